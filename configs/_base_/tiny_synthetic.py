@@ -1,0 +1,22 @@
+# Everything a tiny CPU detector needs besides its model: synthetic data,
+# a short schedule, the runtime, and three pieces to merge into a model
+# (`model = dict(backbone=_base_.tiny_backbone, neck=_base_.tiny_neck,
+# bbox_head=_base_.tiny_head)`): ResNet-18 at a quarter width, no ImageNet
+# weights, a 32-channel FPN (P3-P7) and a 2-conv, 32-channel head.
+_base_ = [
+    './datasets/synthetic_crowdhuman.py', './schedules/schedule_tiny.py',
+    './default_runtime.py'
+]
+
+tiny_backbone = dict(
+    depth=18,
+    base_channels=16,
+    frozen_stages=-1,
+    norm_eval=False,
+    init_cfg=None)
+tiny_neck = dict(in_channels=[32, 64, 128], out_channels=32)
+tiny_head = dict(in_channels=32, feat_channels=32, stacked_convs=2)
+
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=_base_.max_iters, max_keep_ckpts=1))

@@ -1,0 +1,5 @@
+# FCOS R50-FPN on CrowdHuman, the 30k recipe (16 images per batch).
+_base_ = [
+    '../_base_/models/fcos_r50_fpn.py', '../_base_/datasets/crowdhuman.py',
+    '../_base_/schedules/schedule_30k.py', '../_base_/default_runtime.py'
+]
