@@ -164,6 +164,13 @@ def _draw_person(img: np.ndarray, id_map: np.ndarray, pid: int, cx: float,
           legs[0][0], legs[1][2], head_c[0] - 0.8 * head_r,
           head_c[0] + 0.8 * head_r]
     fbox = [min(xs) - arm_t / 2, top, max(xs) + arm_t / 2, foot_y]
+    # Rasterisation can reach a pixel beyond the geometry: the full box also
+    # covers every drawn pixel, so the visible box always lies inside it.
+    ys_drawn, xs_drawn = np.nonzero(mask)
+    if len(xs_drawn):
+        fbox = [min(fbox[0], xs_drawn.min()), min(fbox[1], ys_drawn.min()),
+                max(fbox[2], xs_drawn.max() + 1),
+                max(fbox[3], ys_drawn.max() + 1)]
     hbox = [head_c[0] - 0.82 * head_r, head_c[1] - head_r,
             head_c[0] + 0.82 * head_r, head_c[1] + head_r]
     return fbox, hbox

@@ -1,0 +1,120 @@
+"""tools/train.py, tools/test.py and tools/dist_train.sh, end to end on CPU."""
+import os
+import os.path as osp
+import pickle
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+FCOS_TINY = 'configs/fcos/fcos_tiny_synthetic.py'
+ATSS_TINY = 'configs/atss/atss_tiny_synthetic.py'
+
+
+def _data_opts(root):
+    return [
+        f'train_dataloader.dataset.data_root={root}',
+        f'val_dataloader.dataset.data_root={root}',
+        f'test_dataloader.dataset.data_root={root}',
+        f'val_evaluator.ann_file={root}annotation_val.odgt',
+        f'test_evaluator.ann_file={root}annotation_val.odgt',
+    ]
+
+
+def _run(repo_root, args, **kwargs):
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
+    proc = subprocess.run(args, cwd=repo_root, env=env, capture_output=True,
+                          text=True, timeout=300, **kwargs)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def _train(repo_root, root, work_dir, iters, extra=()):
+    return _run(repo_root, [
+        sys.executable, 'tools/train.py', FCOS_TINY, '--work-dir',
+        str(work_dir), *extra, '--cfg-options', f'train_cfg.max_iters={iters}',
+        f'train_cfg.val_interval={iters + 1}', 'randomness.seed=0',
+        f'default_hooks.checkpoint.interval={iters}', 'default_hooks.logger'
+        '.interval=1', *_data_opts(root)
+    ])
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, synthetic_root, repo_root):
+    work_dir = tmp_path_factory.mktemp('fcos_tiny')
+    _train(repo_root, synthetic_root, work_dir, 3)
+    return work_dir
+
+
+def test_train_writes_checkpoint_weights_only_loadable(trained):
+    ckpt = osp.join(trained, 'iter_3.pth')
+    assert osp.exists(ckpt)
+    # torch >= 2.6 defaults to weights_only=True; import mmlla allow-lists
+    # mmengine's objects (HistoryBuffer, numpy) and nothing more.
+    import mmlla  # noqa: F401
+    state = torch.load(ckpt)
+    assert state['meta']['iter'] == 3
+    assert 'bbox_head.conv_cls.weight' in state['state_dict']
+
+
+def test_test_tool_prints_crowdhuman_row(trained, synthetic_root, repo_root,
+                                         tmp_path):
+    out = tmp_path / 'results.pkl'
+    proc = _run(repo_root, [
+        sys.executable, 'tools/test.py', FCOS_TINY,
+        osp.join(trained, 'iter_3.pth'), '--work-dir',
+        str(tmp_path), '--out', str(out), '--cfg-options',
+        *_data_opts(synthetic_root)
+    ])
+    assert '| AP50 | mMR | recall |' in proc.stdout
+    row = re.search(r'^\| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$', proc.stdout,
+                    re.M)
+    assert row is not None, proc.stdout
+    ap50, mmr, recall = map(float, row.groups())
+    assert 0 <= ap50 <= 100 and 0 <= mmr <= 100 and 0 <= recall <= 100
+    with open(out, 'rb') as f:
+        results = pickle.load(f)
+    assert len(results) == 4  # one per validation image
+    assert 'pred_instances' in results[0]
+
+
+def test_resume_continues_from_the_checkpoint(trained, synthetic_root,
+                                              repo_root):
+    proc = _train(repo_root, synthetic_root, trained, 5, extra=['--resume'])
+    log = proc.stdout + proc.stderr
+    assert 'resumed' in log.lower() or 'resume' in log.lower()
+    assert 'Iter(train) [4/5]' in log and 'Iter(train) [1/5]' not in log
+    assert osp.exists(osp.join(trained, 'iter_5.pth'))
+
+
+def test_checkpoint_of_another_model_is_refused(trained, synthetic_root,
+                                                repo_root, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.run([
+        sys.executable, 'tools/test.py', ATSS_TINY,
+        osp.join(trained, 'iter_3.pth'), '--work-dir',
+        str(tmp_path), '--cfg-options', *_data_opts(synthetic_root)
+    ], cwd=repo_root, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'CheckpointError' in proc.stderr
+    assert 'does not fit the model (ATSS)' in proc.stderr
+
+
+def test_dist_train_two_cpu_processes(tmp_path, synthetic_root, repo_root):
+    work_dir = tmp_path / 'dist'
+    env = dict(os.environ, OMP_NUM_THREADS='1', PORT='29517')
+    proc = subprocess.run([
+        'bash', 'tools/dist_train.sh', FCOS_TINY, '2', '--work-dir',
+        str(work_dir), '--cfg-options', 'train_cfg.max_iters=2',
+        'train_cfg.val_interval=3', 'default_hooks.checkpoint.interval=2',
+        'default_hooks.logger.interval=1', *_data_opts(synthetic_root)
+    ], cwd=repo_root, env=env, capture_output=True, text=True, timeout=300)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    # both ranks joined the (gloo) process group and trained
+    assert '(rank 0 of 2)' in log and '(rank 1 of 2)' in log
+    assert 'Distributed training: True' in log
+    assert 'Iter(train) [2/2]' in log
+    assert osp.exists(work_dir / 'iter_2.pth')
