@@ -1,16 +1,19 @@
 # Synthetic crowds in the CrowdHuman layout (tools/misc/make_synthetic_crowdhuman.py
-# writes them to data/synthetic_crowdhuman/), at their native 320x240.
+# writes them to data/synthetic_crowdhuman/), at their native 320x240 (the
+# Resize also brings any other picture to that scale, e.g. for inference).
 _base_ = './crowdhuman.py'
 
 data_root = 'data/synthetic_crowdhuman/'
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=(320, 240), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(320, 240), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(
         type='PackDetInputs',

@@ -1,1 +1,4 @@
 
+from .poto_head import POTOHead
+
+__all__ = ['POTOHead']

@@ -1,0 +1,80 @@
+"""FCOS's one-to-many rule as an assigner (for "FCOS w/o centerness")."""
+from typing import Optional, Sequence, Tuple
+
+import torch
+from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
+from mmdet.registry import TASK_UTILS
+from mmengine.structures import InstanceData
+
+from .one2one_center_assigner import FCOS_REGRESS_RANGES, INF
+from .one2one_utils import (empty_result, inside_prior, merge_ignore,
+                            pairs_to_result)
+
+
+@TASK_UTILS.register_module()
+class FCOSStyleAssigner(BaseAssigner):
+    """FCOS targets (the rule of mmdet's ``FCOSHead._get_targets_single``,
+    which is not a separate assigner there): a point is positive for a GT
+    when it lies in the GT's centre region (``center_sampling_radius`` x
+    stride, clipped to the box; the whole box when 0) and its largest
+    distance to the GT's sides is in its level's regression range; several
+    GTs -> the smallest area.
+
+    Args:
+        center_sampling_radius (float): Defaults to 1.5.
+        regress_ranges (sequence of 2-tuples): per level. FCOS's by default.
+    """
+
+    def __init__(self,
+                 center_sampling_radius: float = 1.5,
+                 regress_ranges: Sequence[Tuple[float, float]] = (
+                     FCOS_REGRESS_RANGES)) -> None:
+        self.center_sampling_radius = center_sampling_radius
+        self.regress_ranges = regress_ranges
+
+    @torch.no_grad()
+    def assign(self,
+               pred_instances: InstanceData,
+               gt_instances: InstanceData,
+               gt_instances_ignore: Optional[InstanceData] = None,
+               num_level_priors: Optional[Sequence[int]] = None,
+               **kwargs) -> AssignResult:
+        """Assign by FCOS's spatial and scale rules (predictions unused).
+
+        Args:
+            pred_instances (InstanceData): ``priors`` (A, 4).
+            gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
+            gt_instances_ignore (InstanceData, optional): ``bboxes`` (I, 4).
+            num_level_priors (sequence[int]): points per level (required).
+
+        Returns:
+            AssignResult: as :class:`POTOAssigner`.
+        """
+        priors = pred_instances.priors
+        gt_boxes, gt_labels, num_gts = merge_ignore(gt_instances,
+                                                    gt_instances_ignore)
+        num_rows, num_priors = len(gt_boxes), len(priors)
+        if num_rows == 0 or num_priors == 0:
+            return empty_result(num_gts, num_priors, priors.device)
+        if num_level_priors is None or \
+                len(num_level_priors) != len(self.regress_ranges):
+            raise ValueError('FCOSStyleAssigner needs num_level_priors '
+                             f'with {len(self.regress_ranges)} levels')
+        ranges = torch.cat([
+            priors.new_tensor(r)[None].expand(n, 2)
+            for n, r in zip(num_level_priors, self.regress_ranges)
+        ])  # (A, 2)
+        xy = priors[:, :2]
+        max_dist = torch.cat([xy[None] - gt_boxes[:, None, :2],
+                              gt_boxes[:, None, 2:] - xy[None]],
+                             dim=-1).max(dim=-1).values  # (R, A)
+        ok = inside_prior(priors, gt_boxes, self.center_sampling_radius) & \
+            (max_dist >= ranges[None, :, 0]) & (max_dist <= ranges[None, :, 1])
+        areas = (gt_boxes[:, 2] - gt_boxes[:, 0]) * (
+            gt_boxes[:, 3] - gt_boxes[:, 1])
+        cost = torch.where(ok, areas[:, None], areas.new_tensor(INF))
+        min_area, col_gt = cost.min(dim=0)
+        prior_idx = (min_area < INF).nonzero(as_tuple=True)[0]
+        return pairs_to_result(num_gts, num_priors, gt_boxes, gt_labels,
+                               col_gt[prior_idx], prior_idx,
+                               pred_instances.get('bboxes', None))

@@ -1,0 +1,148 @@
+"""Helpers shared by the one-to-one assigners (POTO and the hand-crafted
+DeFCN baselines): merging ignore regions into the competitors, spatial
+priors of points, and turning matched pairs into an :obj:`AssignResult`.
+
+Ignore regions (CrowdHuman ``mask`` boxes) compete for points exactly like
+ground truths, with class 0; a point that goes to one is marked ``-1``
+(excluded from every loss).
+"""
+from typing import Optional, Tuple
+
+import torch
+from mmdet.models.task_modules.assigners import AssignResult
+from mmdet.structures.bbox import bbox_overlaps
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+IGNORE_CLASS = 0
+
+
+def check_finite(name: str, tensor: Optional[Tensor]) -> None:
+    """Raise a clear ``ValueError`` when ``tensor`` holds NaN or Inf."""
+    if tensor is not None and tensor.numel() > 0 and \
+            not bool(torch.isfinite(tensor).all()):
+        raise ValueError(
+            f'{name} contains non-finite values (NaN or Inf); the '
+            'assignment is undefined. Check the learning rate / loss scale.')
+
+
+def merge_ignore(
+        gt_instances: InstanceData,
+        gt_instances_ignore: Optional[InstanceData] = None
+) -> Tuple[Tensor, Tensor, int]:
+    """Stack ground truths and ignore regions into one list of competitors.
+
+    Args:
+        gt_instances (InstanceData): ``bboxes`` (G, 4) and ``labels`` (G,).
+        gt_instances_ignore (InstanceData, optional): ``bboxes`` (I, 4).
+
+    Returns:
+        tuple: boxes (G + I, 4), labels (G + I,) with class 0 for the ignore
+        regions, and G (rows ``>= G`` are ignore regions).
+    """
+    boxes = gt_instances.bboxes
+    labels = gt_instances.labels
+    num_gts = len(boxes)
+    if gt_instances_ignore is not None and len(gt_instances_ignore) > 0:
+        ign = gt_instances_ignore.bboxes.to(boxes)
+        boxes = torch.cat([boxes, ign], dim=0)
+        labels = torch.cat(
+            [labels, labels.new_full((len(ign), ), IGNORE_CLASS)])
+    return boxes, labels, num_gts
+
+
+def inside_prior(priors: Tensor,
+                 gt_boxes: Tensor,
+                 center_radius: float = 0.0,
+                 margin: float = 0.0) -> Tensor:
+    """Which points lie strictly inside each GT's spatial prior.
+
+    Args:
+        priors (Tensor): (A, 4) points (x, y, stride_w, stride_h).
+        gt_boxes (Tensor): (R, 4) xyxy.
+        center_radius (float): 0 means the whole box; otherwise the region of
+            half-size ``center_radius * stride`` around the box centre,
+            clipped to the box (FCOS / DeFCN centre sampling).
+        margin (float): distances must exceed this value.
+
+    Returns:
+        Tensor: bool (R, A).
+    """
+    xs, ys = priors[:, 0], priors[:, 1]
+    x1, y1, x2, y2 = (gt_boxes[:, i:i + 1] for i in range(4))
+    if center_radius > 0:
+        radius = priors[:, 2][None] * center_radius  # (1, A)
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        x1 = torch.maximum(cx - radius, x1)
+        y1 = torch.maximum(cy - radius, y1)
+        x2 = torch.minimum(cx + radius, x2)
+        y2 = torch.minimum(cy + radius, y2)
+    deltas = torch.stack(
+        [xs[None] - x1, ys[None] - y1, x2 - xs[None], y2 - ys[None]], dim=-1)
+    return deltas.min(dim=-1).values > margin
+
+
+def empty_result(num_gts: int, num_priors: int, device) -> AssignResult:
+    """Every point background (no competitor or no point)."""
+    return AssignResult(
+        num_gts,
+        torch.zeros(num_priors, dtype=torch.long, device=device),
+        torch.zeros(num_priors, device=device),
+        torch.full((num_priors, ), -1, dtype=torch.long, device=device))
+
+
+def pairs_to_result(num_gts: int, num_priors: int, gt_boxes: Tensor,
+                    gt_labels: Tensor, gt_idx: Tensor, prior_idx: Tensor,
+                    pred_bboxes: Optional[Tensor]) -> AssignResult:
+    """Build an :obj:`AssignResult` from matched (competitor, point) pairs.
+
+    Args:
+        num_gts (int): G; competitors ``>= G`` are ignore regions.
+        num_priors (int): A.
+        gt_boxes (Tensor): (R, 4) competitors' boxes.
+        gt_labels (Tensor): (R,) competitors' labels.
+        gt_idx (Tensor): (M,) competitor index of each pair.
+        prior_idx (Tensor): (M,) point index of each pair (distinct).
+        pred_bboxes (Tensor, optional): (A, 4) boxes whose IoU with the
+            assigned GT goes to ``max_overlaps`` (as mmdet assigners do).
+
+    Returns:
+        AssignResult: ``gt_inds`` 0 background, k + 1 for GT k, -1 ignore;
+        ``labels`` -1 except for positives; ``max_overlaps`` 0 except for
+        matched points.
+    """
+    device = gt_boxes.device
+    result = empty_result(num_gts, num_priors, device)
+    if gt_idx.numel() == 0:
+        return result
+    gt_idx = gt_idx.to(device=device, dtype=torch.long)
+    prior_idx = prior_idx.to(device=device, dtype=torch.long)
+    is_gt = gt_idx < num_gts
+    result.gt_inds[prior_idx] = torch.where(is_gt, gt_idx + 1,
+                                            torch.full_like(gt_idx, -1))
+    result.labels[prior_idx[is_gt]] = gt_labels[gt_idx[is_gt]].long()
+    if pred_bboxes is not None:
+        result.max_overlaps[prior_idx] = bbox_overlaps(
+            pred_bboxes[prior_idx].float(),
+            gt_boxes[gt_idx].float(),
+            is_aligned=True).to(result.max_overlaps)
+    return result
+
+
+def prediction_quality(scores: Tensor, bboxes: Tensor, gt_boxes: Tensor,
+                       gt_labels: Tensor, alpha: float) -> Tensor:
+    """DeFCN's quality ``p[a, c_g] ** (1 - alpha) * IoU(box[a], g) ** alpha``.
+
+    Args:
+        scores (Tensor): (K, C) probabilities of the K points considered.
+        bboxes (Tensor): (K, 4) their predicted xyxy boxes.
+        gt_boxes (Tensor): (R, 4).
+        gt_labels (Tensor): (R,).
+        alpha (float): weight of the IoU term.
+
+    Returns:
+        Tensor: (R, K) quality in [0, 1].
+    """
+    prob = scores[:, gt_labels.long()].t()
+    iou = bbox_overlaps(gt_boxes, bboxes)
+    return prob.clamp(min=0)**(1 - alpha) * iou.clamp(min=0)**alpha

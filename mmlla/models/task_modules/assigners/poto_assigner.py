@@ -1,0 +1,112 @@
+"""POTO: prediction-aware one-to-one label assignment (DeFCN)."""
+from typing import Optional
+
+import torch
+from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
+from mmdet.registry import TASK_UTILS
+from mmengine.structures import InstanceData
+from scipy.optimize import linear_sum_assignment
+
+from .one2one_utils import (check_finite, empty_result, inside_prior,
+                            merge_ignore, pairs_to_result,
+                            prediction_quality)
+
+OUTSIDE_QUALITY = -1.0
+MATCH_MODES = ('hungarian', 'argmax')
+
+
+@TASK_UTILS.register_module()
+class POTOAssigner(BaseAssigner):
+    """Prediction-aware one-to-one assignment of DeFCN.
+
+    ``quality[g, a] = p[a, c_g] ** (1 - alpha) * IoU(box[a], g) ** alpha``
+    inside the spatial prior of ``g`` and ``-1`` outside; GTs (and ignore
+    regions, class 0) are matched one-to-one to points maximising the total
+    quality (Hungarian), or each takes its best point (``argmax``).
+
+    The Hungarian problem is solved on the columns that can matter only:
+    every point inside some competitor's prior, plus ``R`` (number of
+    competitors) points outside every prior. Columns outside every prior are
+    all ``-1`` for every row, hence interchangeable, and an optimal matching
+    uses at most ``R`` of them, so the optimum on the reduced matrix equals
+    the optimum on the full ``(R, A)`` matrix.
+
+    Args:
+        alpha (float): IoU weight in the quality. Defaults to 0.8.
+        center_sampling_radius (float): 0 = the whole GT box is the prior
+            (CrowdHuman); > 0 = radius in strides around the GT centre,
+            clipped to the box (1.5 on COCO).
+        match (str): ``'hungarian'`` or ``'argmax'``.
+    """
+
+    def __init__(self,
+                 alpha: float = 0.8,
+                 center_sampling_radius: float = 0.0,
+                 match: str = 'hungarian') -> None:
+        if match not in MATCH_MODES:
+            raise ValueError(f'match must be one of {MATCH_MODES}, '
+                             f'got {match!r}')
+        self.alpha = alpha
+        self.center_sampling_radius = center_sampling_radius
+        self.match = match
+
+    @torch.no_grad()
+    def assign(self,
+               pred_instances: InstanceData,
+               gt_instances: InstanceData,
+               gt_instances_ignore: Optional[InstanceData] = None,
+               **kwargs) -> AssignResult:
+        """Assign GTs to points one-to-one.
+
+        Args:
+            pred_instances (InstanceData): ``priors`` (A, 4) points with
+                strides, ``scores`` (A, C) probabilities, ``bboxes`` (A, 4)
+                decoded xyxy predictions.
+            gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
+            gt_instances_ignore (InstanceData, optional): ``bboxes`` (I, 4).
+
+        Returns:
+            AssignResult: ``gt_inds`` (A,) 0 background, k + 1 for GT k, -1
+            for points given to an ignore region.
+        """
+        priors = pred_instances.priors
+        scores = pred_instances.scores
+        bboxes = pred_instances.bboxes
+        check_finite('pred_instances.scores', scores)
+        check_finite('pred_instances.bboxes', bboxes)
+        gt_boxes, gt_labels, num_gts = merge_ignore(gt_instances,
+                                                    gt_instances_ignore)
+        num_rows, num_priors = len(gt_boxes), len(priors)
+        if num_rows == 0 or num_priors == 0:
+            return empty_result(num_gts, num_priors, priors.device)
+
+        inside = inside_prior(priors, gt_boxes, self.center_sampling_radius)
+        in_any = inside.any(dim=0)
+        cols = in_any.nonzero(as_tuple=True)[0]
+        if self.match == 'hungarian':
+            # enough interchangeable "outside" columns to keep the optimum
+            outside = (~in_any).nonzero(as_tuple=True)[0][:num_rows]
+            cols = torch.cat([cols, outside]).sort().values
+        if cols.numel() == 0:
+            return empty_result(num_gts, num_priors, priors.device)
+
+        quality = prediction_quality(scores[cols], bboxes[cols], gt_boxes,
+                                     gt_labels, self.alpha)
+        quality[~inside[:, cols]] = OUTSIDE_QUALITY
+
+        if self.match == 'hungarian':
+            rows, sub = linear_sum_assignment(
+                quality.detach().cpu().double().numpy(), maximize=True)
+            gt_idx = torch.as_tensor(rows, device=priors.device)
+            prior_idx = cols[torch.as_tensor(sub, device=priors.device)]
+        else:
+            best_q, best_col = quality.max(dim=1)  # (R,)
+            claims = quality.new_full(quality.shape, -float('inf'))
+            claims[torch.arange(num_rows), best_col] = best_q
+            col_q, col_gt = claims.max(dim=0)  # highest-quality claimant
+            # a point claimed only with quality -1 (outside) stays background
+            keep = col_q > OUTSIDE_QUALITY
+            gt_idx = col_gt[keep]
+            prior_idx = cols[keep]
+        return pairs_to_result(num_gts, num_priors, gt_boxes, gt_labels,
+                               gt_idx, prior_idx, bboxes)

@@ -1,0 +1,94 @@
+"""The one-to-many assignment of DeFCN's auxiliary loss."""
+from typing import List, Optional
+
+import torch
+from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
+from mmdet.registry import TASK_UTILS
+from mmengine.structures import InstanceData
+
+from .one2one_utils import (check_finite, empty_result, inside_prior,
+                            merge_ignore, pairs_to_result,
+                            prediction_quality)
+
+NOT_POSITIVE = -1.0
+
+
+@TASK_UTILS.register_module()
+class POTOAuxAssigner(BaseAssigner):
+    """One-to-many assignment for DeFCN's auxiliary loss (ATSS-like on
+    prediction quality).
+
+    Per GT and per FPN level the ``topk`` points of highest quality (POTO's
+    formula, on probabilities *without* the 3DMF filter) are candidates; the
+    GT's threshold is the mean + standard deviation (unbiased, torch's
+    default) of its candidates' qualities; a candidate is positive when its
+    quality reaches the threshold and it lies strictly inside the GT box. A
+    point claimed by several GTs goes to the highest quality. Ignore regions
+    compete like GTs (class 0); their points are marked -1.
+
+    Args:
+        alpha (float): IoU weight in the quality. Defaults to 0.8.
+        topk (int): candidates per GT and level. Defaults to 9.
+    """
+
+    def __init__(self, alpha: float = 0.8, topk: int = 9) -> None:
+        self.alpha = alpha
+        self.topk = topk
+
+    @torch.no_grad()
+    def assign(self,
+               pred_instances: InstanceData,
+               gt_instances: InstanceData,
+               gt_instances_ignore: Optional[InstanceData] = None,
+               num_level_priors: Optional[List[int]] = None,
+               **kwargs) -> AssignResult:
+        """Assign GTs to points (one-to-many).
+
+        Args:
+            pred_instances (InstanceData): ``priors`` (A, 4), ``scores``
+                (A, C) probabilities, ``bboxes`` (A, 4) xyxy.
+            gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
+            gt_instances_ignore (InstanceData, optional): ``bboxes`` (I, 4).
+            num_level_priors (list[int], optional): points per FPN level, in
+                order; one level when omitted.
+
+        Returns:
+            AssignResult: as :class:`POTOAssigner`.
+        """
+        priors = pred_instances.priors
+        scores = pred_instances.scores
+        bboxes = pred_instances.bboxes
+        check_finite('pred_instances.scores', scores)
+        check_finite('pred_instances.bboxes', bboxes)
+        gt_boxes, gt_labels, num_gts = merge_ignore(gt_instances,
+                                                    gt_instances_ignore)
+        num_rows, num_priors = len(gt_boxes), len(priors)
+        if num_rows == 0 or num_priors == 0:
+            return empty_result(num_gts, num_priors, priors.device)
+        if num_level_priors is None:
+            num_level_priors = [num_priors]
+
+        quality = prediction_quality(scores, bboxes, gt_boxes, gt_labels,
+                                     self.alpha)  # (R, A)
+        candidates = []
+        start = 0
+        for num in num_level_priors:
+            k = min(self.topk, num)
+            if k > 0:
+                candidates.append(
+                    start + quality[:, start:start + num].topk(k, dim=1)[1])
+            start += num
+        candidates = torch.cat(candidates, dim=1)  # (R, sum k)
+        cand_q = quality.gather(1, candidates)
+        threshold = cand_q.mean(dim=1, keepdim=True) + cand_q.std(
+            dim=1, keepdim=True)
+        is_candidate = torch.zeros_like(quality, dtype=torch.bool)
+        is_candidate.scatter_(1, candidates, True)
+        positive = is_candidate & (quality >= threshold) & inside_prior(
+            priors, gt_boxes)
+        masked = torch.where(positive, quality,
+                             quality.new_tensor(NOT_POSITIVE))
+        best_q, best_gt = masked.max(dim=0)
+        prior_idx = (best_q > NOT_POSITIVE).nonzero(as_tuple=True)[0]
+        return pairs_to_result(num_gts, num_priors, gt_boxes, gt_labels,
+                               best_gt[prior_idx], prior_idx, bboxes)
