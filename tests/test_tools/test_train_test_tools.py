@@ -6,46 +6,13 @@ import re
 import subprocess
 import sys
 
-import pytest
 import torch
+from conftest import FCOS_TINY
+from conftest import data_opts as _data_opts
+from conftest import run as _run
+from conftest import train as _train
 
-FCOS_TINY = 'configs/fcos/fcos_tiny_synthetic.py'
 ATSS_TINY = 'configs/atss/atss_tiny_synthetic.py'
-
-
-def _data_opts(root):
-    return [
-        f'train_dataloader.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}',
-        f'test_dataloader.dataset.data_root={root}',
-        f'val_evaluator.ann_file={root}annotation_val.odgt',
-        f'test_evaluator.ann_file={root}annotation_val.odgt',
-    ]
-
-
-def _run(repo_root, args, **kwargs):
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
-    proc = subprocess.run(args, cwd=repo_root, env=env, capture_output=True,
-                          text=True, timeout=300, **kwargs)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
-
-
-def _train(repo_root, root, work_dir, iters, extra=()):
-    return _run(repo_root, [
-        sys.executable, 'tools/train.py', FCOS_TINY, '--work-dir',
-        str(work_dir), *extra, '--cfg-options', f'train_cfg.max_iters={iters}',
-        f'train_cfg.val_interval={iters + 1}', 'randomness.seed=0',
-        f'default_hooks.checkpoint.interval={iters}', 'default_hooks.logger'
-        '.interval=1', *_data_opts(root)
-    ])
-
-
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory, synthetic_root, repo_root):
-    work_dir = tmp_path_factory.mktemp('fcos_tiny')
-    _train(repo_root, synthetic_root, work_dir, 3)
-    return work_dir
 
 
 def test_train_writes_checkpoint_weights_only_loadable(trained):

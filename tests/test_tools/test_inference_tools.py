@@ -1,0 +1,85 @@
+"""Inference from Python (DetInferencer), demo/image_demo.py, browse_dataset."""
+import json
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+from conftest import FCOS_TINY, data_opts, run
+from PIL import Image
+
+
+def test_det_inferencer_with_our_config(trained, synthetic_root):
+    import mmlla  # noqa: F401
+    from mmdet.apis import DetInferencer
+    inferencer = DetInferencer(
+        model=FCOS_TINY, weights=osp.join(trained, 'iter_3.pth'),
+        device='cpu', show_progress=False)
+    img = osp.join(synthetic_root, 'Images', 'synth_val_0_000000.jpg')
+    result = inferencer(img, return_datasamples=True)
+    pred = result['predictions'][0].pred_instances
+    # the tiny configs keep at most 300 detections per image
+    assert 0 < len(pred.bboxes) <= 300
+    assert pred.bboxes.shape[1] == 4
+    assert (pred.labels == 0).all()
+    scores = pred.scores.numpy()
+    assert (np.diff(scores) <= 1e-6).all(), 'sorted by score'
+
+
+def test_image_demo_writes_picture(trained, synthetic_root, repo_root,
+                                   tmp_path):
+    img = osp.join(synthetic_root, 'Images', 'synth_val_0_000001.jpg')
+    run(repo_root, [
+        sys.executable, 'demo/image_demo.py', img, FCOS_TINY, '--weights',
+        osp.join(trained, 'iter_3.pth'), '--out-dir',
+        str(tmp_path), '--device', 'cpu', '--save-pred'
+    ])
+    vis = tmp_path / 'vis' / 'synth_val_0_000001.jpg'
+    with Image.open(vis) as pic:
+        assert pic.size == (320, 240)
+    with open(tmp_path / 'preds' / 'synth_val_0_000001.json') as f:
+        preds = json.load(f)
+    assert len(preds['bboxes']) == len(preds['scores'])
+
+
+def _load_script(repo_root, rel):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        osp.splitext(osp.basename(rel))[0], osp.join(repo_root, rel))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_browse_dataset_draws_ignore_regions(synthetic_root, repo_root,
+                                             tmp_path):
+    browse = _load_script(repo_root, 'tools/misc/browse_dataset.py')
+    out = tmp_path / 'browse'
+    written = browse.main([
+        osp.join(repo_root, FCOS_TINY), '--output-dir',
+        str(out), '--num', '4', '--not-show', '--split', 'val',
+        '--cfg-options', *data_opts(synthetic_root)
+    ])
+    assert len(written) == 4 and all(osp.exists(f) for f in written)
+
+    # Ignore regions are painted, and only inside their boxes (+ label).
+    from mmdet.registry import DATASETS, VISUALIZERS
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(repo_root, FCOS_TINY))
+    cfg.merge_from_dict(dict(a.split('=', 1) for a in data_opts(
+        synthetic_root)))
+    dataset = DATASETS.build(cfg.val_dataloader.dataset)
+    k = next(i for i in range(len(dataset))
+             if len(dataset[i]['data_samples'].ignored_instances))
+    data = dataset[k]
+    vis = VISUALIZERS.build(cfg.visualizer)
+    with_ign = browse.draw_sample(vis, data, [(220, 20, 60)]).astype(int)
+    del data['data_samples'].ignored_instances
+    without = browse.draw_sample(vis, data, [(220, 20, 60)]).astype(int)
+    changed = np.abs(with_ign - without).sum(-1) > 0
+    assert changed.any()
+    boxes = dataset[k]['data_samples'].ignored_instances.bboxes.tensor
+    inside = np.zeros_like(changed)
+    for x1, y1, x2, y2 in boxes.round().int().tolist():
+        inside[max(y1 - 2, 0):y2 + 12, max(x1 - 2, 0):x2 + 40] = True
+    assert not (changed & ~inside).any()
