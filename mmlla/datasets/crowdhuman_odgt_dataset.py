@@ -26,6 +26,10 @@ PERSON_TAG = 'person'
 MIN_BOX_SIZE = 1.0
 # Show the progress bar only for files at least this long (lines).
 PROGRESS_MIN_LINES = 1000
+# A complete JPEG ends with the EOI marker; some writers pad a few bytes after
+# it, so the marker is looked for in the file's last bytes.
+JPEG_EOI = b'\xff\xd9'
+JPEG_TAIL_BYTES = 1024
 
 
 class ODGTFormatError(ValueError):
@@ -139,6 +143,11 @@ class CrowdHumanODGTDataset(BaseDetDataset):
                                 backend_args=self.backend_args) as path:
                 with Image.open(path) as img:  # reads the header only
                     width, height = img.size
+                    is_jpeg = img.format == 'JPEG'
+                if is_jpeg and not self._jpeg_is_complete(path):
+                    raise self._error(
+                        lineno, f'image {img_path} is truncated (no JPEG end '
+                        'marker): re-download or re-extract it')
         except FileNotFoundError:
             raise FileNotFoundError(
                 f'{self.ann_file}:{lineno}: image {img_path} not found'
@@ -147,6 +156,16 @@ class CrowdHumanODGTDataset(BaseDetDataset):
             raise self._error(
                 lineno, f'image {img_path} cannot be read ({e})') from None
         return width, height
+
+    @staticmethod
+    def _jpeg_is_complete(path: str) -> bool:
+        # Decoding every image to validate it would take minutes on the full
+        # set; a truncated download or extraction lacks the end marker, which
+        # one seek finds (0xFFD9 cannot occur inside entropy-coded data).
+        with open(path, 'rb') as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - JPEG_TAIL_BYTES))
+            return JPEG_EOI in f.read()
 
     def _read_box(self, ann: dict, key: str, lineno: int, where: str):
         box = ann.get(key)

@@ -174,3 +174,20 @@ def test_ignored_instances_reach_the_data_sample(synthetic_root):
     assert (sample.gt_instances.labels == 0).all()
     assert sample.ignored_instances.bboxes.shape == (n_ignore[k], 4)
     assert sample.metainfo['ori_shape'] == (info['height'], info['width'])
+
+
+def test_truncated_jpeg_is_caught_when_loading(tmp_path):
+    _write(tmp_path, [dict(ID='a', gtboxes=[]), dict(ID='b', gtboxes=[])],
+           sizes={'b': (200, 150)})
+    path = osp.join(tmp_path, 'Images', 'b.jpg')
+    rng = np.random.default_rng(0)
+    cv2.imwrite(path, rng.integers(0, 255, (150, 200, 3), dtype=np.uint8))
+    with open(path, 'rb') as f:
+        data = f.read()
+    _build(tmp_path)  # complete files load
+    with open(path, 'wb') as f:
+        f.write(data[:len(data) // 2])  # an interrupted download
+    with pytest.raises(ODGTFormatError,
+                       match=r'annotation_val.odgt:2: image .*b.jpg is '
+                       r'truncated'):
+        _build(tmp_path)
