@@ -1,10 +1,12 @@
-"""Inference from Python (DetInferencer), demo/image_demo.py, browse_dataset."""
+"""Inference from Python (DetInferencer), demo/image_demo.py, browse_dataset,
+show_assignments."""
 import json
 import os
 import os.path as osp
 import sys
 
 import numpy as np
+import torch
 from conftest import FCOS_TINY, data_opts, run
 from PIL import Image
 
@@ -83,3 +85,28 @@ def test_browse_dataset_draws_ignore_regions(synthetic_root, repo_root,
     for x1, y1, x2, y2 in boxes.round().int().tolist():
         inside[max(y1 - 2, 0):y2 + 12, max(x1 - 2, 0):x2 + 40] = True
     assert not (changed & ~inside).any()
+
+
+def test_show_assignments_draws_each_assigner(trained, synthetic_root,
+                                              repo_root, tmp_path):
+    tool = _load_script(repo_root, 'tools/analysis/show_assignments.py')
+    out = tmp_path / 'assign.png'
+    results = tool.main([
+        osp.join(repo_root, FCOS_TINY),
+        osp.join(trained, 'iter_3.pth'), '--image', 'synth_val_0_000000.jpg',
+        '--out',
+        str(out), '--assigners', 'lla', 'poto', 'fcos', '--cfg-options',
+        *data_opts(synthetic_root)
+    ])
+    with Image.open(out) as pic:
+        assert pic.size[0] > 2 * pic.size[1]  # three panels side by side
+    with open(osp.join(synthetic_root, 'annotation_val.odgt')) as f:
+        rec = json.loads(f.readline())
+    num_people = sum(g['tag'] == 'person' for g in rec['gtboxes'])
+    poto = results['poto'].gt_inds
+    # one-to-one: every person exactly one point
+    assert sorted(poto[(poto > 0) & (poto <= num_people)].tolist()) == list(
+        range(1, num_people + 1))
+    lla = results['lla'].gt_inds
+    assert (torch.bincount(lla[(lla > 0) & (lla <= num_people)]) <= 10).all()
+    assert (results['fcos'].gt_inds > 0).sum() > num_people
