@@ -1,4 +1,5 @@
-
+from .lla_head import LLAHead
+from .lla_retina_head import LLARetinaHead
 from .poto_head import POTOHead
 
-__all__ = ['POTOHead']
+__all__ = ['LLAHead', 'LLARetinaHead', 'POTOHead']

@@ -1,0 +1,9 @@
+# A tiny LLA.RetinaNet that trains on synthetic crowds on a CPU in minutes.
+_base_ = [
+    '../_base_/models/lla-retinanet_r50_fpn.py', '../_base_/tiny_synthetic.py'
+]
+
+model = dict(
+    backbone=_base_.tiny_backbone,
+    neck=_base_.tiny_neck,
+    bbox_head=_base_.tiny_head)

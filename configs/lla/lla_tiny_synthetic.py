@@ -1,0 +1,9 @@
+# A tiny LLA.FCOS that trains on synthetic crowds on a CPU in minutes.
+_base_ = [
+    '../_base_/models/lla_fcos_r50_fpn.py', '../_base_/tiny_synthetic.py'
+]
+
+model = dict(
+    backbone=_base_.tiny_backbone,
+    neck=_base_.tiny_neck,
+    bbox_head=_base_.tiny_head)

@@ -1,0 +1,260 @@
+"""LLA: loss-aware label assignment (Ge et al., 2021)."""
+from typing import Optional, Tuple
+
+import torch
+from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
+from mmdet.registry import TASK_UTILS
+from mmdet.structures.bbox import BaseBoxes, bbox_overlaps, get_box_tensor
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from .one2one_utils import check_finite, merge_ignore
+
+# Cost added to the (GT, point) pairs whose point lies outside the GT box:
+# such points are ranked after every inside point, never excluded.
+OUTSIDE_COST = 1000.0
+# A point is inside a box when its four distances to the sides exceed this.
+INSIDE_MARGIN = 0.01
+# Lower bound of the IoU inside -log(IoU): float32 machine epsilon.
+IOU_EPS = torch.finfo(torch.float32).eps
+# Lower bound of the probabilities inside the focal loss's logs, so that a
+# saturated sigmoid (p == 0 or p == 1 in float32) still gives a finite cost.
+PROB_EPS = 1e-12
+# The cost is built for at most this many (competitor, point) pairs at a time
+# (16 MB per float32 matrix); only each competitor's top-k survives a chunk.
+MAX_PAIRS_PER_CHUNK = 2**22
+PRIOR_TYPES = ('auto', 'point', 'anchor')
+
+
+@TASK_UTILS.register_module()
+class LossAwareAssigner(BaseAssigner):
+    """Loss-aware label assignment (`LLA
+    <https://arxiv.org/abs/2101.04307>`_).
+
+    For every (competitor ``g``, point ``a``) pair, where the competitors are
+    the ground truths followed by the ignore regions (class 0):
+
+    ``cost[g, a] = Lcls[g, a] + reg_cost * Lreg[g, a] + 1000 * outside[g, a]``
+
+    with ``Lcls`` the sigmoid focal loss of the point's class probabilities
+    against the one-hot target of ``g``'s class (summed over classes),
+    ``Lreg = -log(max(IoU(pred_box[a], g), eps))`` and ``outside`` true
+    unless all four distances from the point to the sides of ``g`` exceed
+    0.01 px. Each competitor takes its ``topk`` cheapest points over all
+    points; a point taken several times goes to the cheapest competitor
+    (the lowest index on an exact tie); a point that goes to an ignore region
+    gets ``gt_inds == -1``.
+
+    ``Lcls`` never materialises a (G, A, C) tensor: with
+    ``NEG[a] = sum_c FLneg(p[a, c])`` the focal loss of the one-hot target of
+    class ``c`` is ``NEG[a] - FLneg(p[a, c]) + FLpos(p[a, c])``, an (A, C)
+    table from which each competitor gathers its class column. The (G, A)
+    cost is built in chunks of competitors (each keeping its top-k only), so
+    memory is O(A x C + chunk x A + G x topk).
+
+    Priors: ``(A, 2)`` points, ``(A, 4)`` points with strides
+    ``(x, y, stride_w, stride_h)`` (mmdet's ``MlvlPointGenerator`` with
+    ``with_stride=True``), or ``(A, 4)`` anchors ``(x1, y1, x2, y2)`` (anchor
+    heads), whose centres serve as the points. ``prior_type`` says which;
+    ``'auto'`` (the default) takes ``(A, 4)`` priors for anchors exactly when
+    every row has ``x2 > x1`` and ``y2 > y1``. Points with strides fail that
+    test as soon as one point lies at ``x >= stride_w`` or ``y >= stride_h``,
+    i.e. on any feature map larger than 1 x 1; set ``prior_type`` explicitly
+    for a head whose every level is a single cell. ``BaseBoxes`` priors are
+    always anchors.
+
+    Args:
+        topk (int): points taken by each GT. Defaults to 10.
+        reg_cost (float): weight of the regression cost. Defaults to 1.5.
+        alpha (float): focal loss alpha. Defaults to 0.25.
+        gamma (float): focal loss gamma. Defaults to 2.0.
+        prior_type (str): ``'auto'``, ``'point'`` or ``'anchor'``.
+    """
+
+    def __init__(self,
+                 topk: int = 10,
+                 reg_cost: float = 1.5,
+                 alpha: float = 0.25,
+                 gamma: float = 2.0,
+                 prior_type: str = 'auto') -> None:
+        if topk < 1:
+            raise ValueError(f'topk must be >= 1, got {topk}')
+        if prior_type not in PRIOR_TYPES:
+            raise ValueError(f'prior_type must be one of {PRIOR_TYPES}, '
+                             f'got {prior_type!r}')
+        self.topk = topk
+        self.reg_cost = reg_cost
+        self.alpha = alpha
+        self.gamma = gamma
+        self.prior_type = prior_type
+
+    def prior_points(self, priors) -> Tensor:
+        """The (A, 2) points that the in-box rule tests.
+
+        Args:
+            priors (Tensor | BaseBoxes): (A, 2) points, (A, 4) points with
+                strides, or (A, 4) xyxy anchors.
+
+        Returns:
+            Tensor: (A, 2) float32 ``(x, y)``.
+        """
+        is_boxes = isinstance(priors, BaseBoxes)
+        priors = get_box_tensor(priors).float()
+        if priors.size(-1) == 2:
+            if self.prior_type == 'anchor':
+                raise ValueError('prior_type="anchor" needs (A, 4) priors')
+            return priors
+        centres = (priors[:, :2] + priors[:, 2:]) / 2
+        if is_boxes or self.prior_type == 'anchor':
+            return centres
+        if self.prior_type == 'point':
+            return priors[:, :2]
+        # 'auto': decided on the device (a 0-dim bool), no host sync
+        is_anchor = ((priors[:, 2] > priors[:, 0]) &
+                     (priors[:, 3] > priors[:, 1])).all()
+        return torch.where(is_anchor, centres, priors[:, :2])
+
+    def class_cost_table(self, scores: Tensor) -> Tensor:
+        """Focal loss of every point against every one-hot target.
+
+        Args:
+            scores (Tensor): (A, C) probabilities.
+
+        Returns:
+            Tensor: (A, C), entry ``[a, c]`` = sum over classes of the sigmoid
+            focal loss of ``scores[a]`` against the one-hot target of ``c``.
+        """
+        p = scores.float()
+        fl_pos = -self.alpha * (1 - p).pow(self.gamma) * \
+            p.clamp(min=PROB_EPS).log()
+        fl_neg = -(1 - self.alpha) * p.pow(self.gamma) * \
+            (1 - p).clamp(min=PROB_EPS).log()
+        return fl_neg.sum(dim=1, keepdim=True) - fl_neg + fl_pos
+
+    def candidates(self, points: Tensor, cls_table: Tensor, bboxes: Tensor,
+                   gt_boxes: Tensor,
+                   gt_labels: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Each competitor's ``topk`` cheapest points (steps 1-3).
+
+        Args:
+            points (Tensor): (A, 2) points.
+            cls_table (Tensor): (A, C) from :meth:`class_cost_table`.
+            bboxes (Tensor): (A, 4) predicted xyxy boxes.
+            gt_boxes (Tensor): (R, 4) competitors' boxes.
+            gt_labels (Tensor): (R,) competitors' classes.
+
+        Returns:
+            tuple: ``cost`` (R, k), ``index`` (R, k) point indices and
+            ``iou`` (R, k) IoU of those points' boxes with the competitor,
+            with ``k = min(topk, A)``.
+        """
+        num_rows, num_points = len(gt_boxes), len(points)
+        k = min(self.topk, num_points)
+        rows_per_chunk = max(1, MAX_PAIRS_PER_CHUNK // num_points)
+        xs, ys = points[:, 0], points[:, 1]
+        bboxes = bboxes.float()
+        costs, indices, ious = [], [], []
+        for start in range(0, num_rows, rows_per_chunk):
+            gts = gt_boxes[start:start + rows_per_chunk].float()
+            labels = gt_labels[start:start + rows_per_chunk].long()
+            x1, y1, x2, y2 = (gts[:, i:i + 1] for i in range(4))
+            inside = ((xs - x1) > INSIDE_MARGIN) & ((ys - y1) > INSIDE_MARGIN)
+            inside &= ((x2 - xs) > INSIDE_MARGIN) & ((y2 - ys) > INSIDE_MARGIN)
+            iou = bbox_overlaps(gts, bboxes)  # (g, A)
+            cost = iou.clamp(min=IOU_EPS).log_().mul_(-self.reg_cost)
+            cost += cls_table[:, labels].t()
+            cost += (~inside).float().mul_(OUTSIDE_COST)
+            cost, index = cost.topk(k, dim=1, largest=False)
+            costs.append(cost)
+            indices.append(index)
+            ious.append(iou.gather(1, index))
+        return torch.cat(costs), torch.cat(indices), torch.cat(ious)
+
+    @torch.no_grad()
+    def assign(self,
+               pred_instances: InstanceData,
+               gt_instances: InstanceData,
+               gt_instances_ignore: Optional[InstanceData] = None,
+               *args,
+               **kwargs) -> AssignResult:
+        """Assign ground truths (and ignore regions) to points.
+
+        Args:
+            pred_instances (InstanceData): ``priors`` (A, 2) or (A, 4) (see
+                the class docstring), ``scores`` (A, C) classification
+                probabilities, ``bboxes`` (A, 4) decoded xyxy predictions.
+            gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
+            gt_instances_ignore (InstanceData, optional): ``bboxes`` (I, 4)
+                ignore regions.
+            *args: only there to reject ATSSHead's positional call
+                ``assign(pred, num_level_anchors, gt, gt_ignore)`` clearly.
+            **kwargs: what heads pass besides (e.g. ``num_level_priors``);
+                unused.
+
+        Returns:
+            AssignResult: ``gt_inds`` (A,) 0 background, k + 1 for GT k, -1
+            for points given to an ignore region; ``labels`` (A,) the GT class
+            of positives, -1 elsewhere; ``max_overlaps`` (A,) IoU of a
+            positive's predicted box with its GT, 0 elsewhere.
+        """
+        if not isinstance(gt_instances, InstanceData):
+            raise TypeError(
+                'LossAwareAssigner.assign(pred_instances, gt_instances, '
+                'gt_instances_ignore=None, **kwargs) got '
+                f'{type(gt_instances).__name__} as gt_instances: '
+                'ATSSHead-style heads pass num_level_priors positionally '
+                'and no predictions; use a head that passes scores and '
+                'bboxes (LLAHead, LLARetinaHead, YOLOXHead)')
+        for key in ('scores', 'bboxes'):
+            if key not in pred_instances:
+                raise ValueError(
+                    f'LossAwareAssigner needs pred_instances.{key}: the head '
+                    'must pass its (detached) predictions to the assigner, '
+                    'as LLAHead, LLARetinaHead or YOLOXHead do')
+        scores = pred_instances.scores
+        bboxes = get_box_tensor(pred_instances.bboxes)
+        # one host sync to fail loudly on NaN / Inf predictions
+        if not bool(torch.isfinite(scores).all()
+                    & torch.isfinite(bboxes).all()):
+            check_finite('pred_instances.scores', scores)
+            check_finite('pred_instances.bboxes', bboxes)
+        points = self.prior_points(pred_instances.priors)
+        gt_boxes, gt_labels, num_gts = merge_ignore(gt_instances,
+                                                    gt_instances_ignore)
+        gt_boxes = get_box_tensor(gt_boxes)
+        num_rows, num_points = len(gt_boxes), len(points)
+        device = points.device
+
+        gt_inds = torch.zeros(num_points, dtype=torch.long, device=device)
+        labels = torch.full((num_points, ), -1, dtype=torch.long,
+                            device=device)
+        max_overlaps = torch.zeros(num_points, device=device)
+        if num_rows == 0 or num_points == 0:
+            return AssignResult(num_gts, gt_inds, max_overlaps, labels)
+
+        cost, index, iou = self.candidates(points,
+                                           self.class_cost_table(scores),
+                                           bboxes, gt_boxes, gt_labels)
+        k = index.size(1)
+        cost, index, iou = cost.flatten(), index.flatten(), iou.flatten()
+        rows = torch.arange(num_rows, device=device).repeat_interleave(k)
+        # step 4 without a host sync: the cheapest claim of every point ...
+        best_cost = cost.new_full((num_points, ), float('inf')).scatter_reduce(
+            0, index, cost, reduce='amin')
+        # ... and, among the claims at that cost, the lowest competitor index
+        row_key = torch.where(cost == best_cost[index], rows,
+                              torch.full_like(rows, num_rows))
+        best_row = torch.full_like(gt_inds, num_rows).scatter_reduce(
+            0, index, row_key, reduce='amin')
+        is_gt = best_row < num_gts
+        claimed = best_row < num_rows
+        gt_inds = torch.where(is_gt, best_row + 1,
+                              torch.where(claimed, -1, gt_inds))
+        safe_row = best_row.clamp(max=num_rows - 1)
+        labels = torch.where(is_gt, gt_labels.long()[safe_row], labels)
+        # IoU of each positive with its GT (the winning claim's IoU)
+        won = (rows == best_row[index]) & (rows < num_gts)
+        max_overlaps = max_overlaps.scatter_reduce(
+            0, index, torch.where(won, iou, torch.zeros_like(iou)),
+            reduce='amax')
+        return AssignResult(num_gts, gt_inds, max_overlaps, labels)
