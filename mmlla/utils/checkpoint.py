@@ -18,8 +18,6 @@ import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 
-# Checkpoints unreadable as such, or of another model.
-MIN_MATCHED_FRACTION = 0.5
 # HistoryBuffer's built-in statistic methods (its class-level registry is only
 # filled once a buffer has been created, which may not have happened yet).
 HISTORY_BUFFER_METHODS = frozenset({'min', 'max', 'current', 'mean'})
@@ -101,8 +99,9 @@ def check_checkpoint_matches_model(path: str, model: torch.nn.Module) -> None:
     wrong checkpoint would silently evaluate random weights.
 
     Raises:
-        CheckpointError: Unreadable file, shape mismatches, or fewer than half
-            of the model's parameters found in the checkpoint.
+        CheckpointError: Unreadable file, a tensor of another shape, or a
+            tensor of the model missing from the checkpoint (extra tensors
+            in the checkpoint, e.g. training-only branches, are fine).
     """
     ckpt = load_checkpoint_file(path)
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
@@ -123,9 +122,10 @@ def check_checkpoint_matches_model(path: str, model: torch.nn.Module) -> None:
             f'checkpoint {path} does not fit the model '
             f'({type(model).__name__}): {len(mismatched)} tensors have other '
             'shapes, e.g. ' + '; '.join(mismatched[:3]))
-    if len(matched) < MIN_MATCHED_FRACTION * len(own):
-        missing = [k for k in own if k not in state]
+    missing = [k for k in own if k not in state]
+    if missing:
         raise CheckpointError(
-            f'checkpoint {path} holds weights of another model: only '
-            f'{len(matched)} of the model\'s {len(own)} tensors are in it '
-            f'(missing e.g. {missing[:3]})')
+            f'checkpoint {path} holds weights of another model: '
+            f'{len(missing)} of the {type(model).__name__} model\'s '
+            f'{len(own)} tensors are not in it (e.g. {missing[:3]}), so they '
+            'would keep random values')

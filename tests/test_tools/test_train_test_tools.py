@@ -3,6 +3,7 @@ import os
 import os.path as osp
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 
@@ -48,12 +49,15 @@ def test_test_tool_prints_crowdhuman_row(trained, synthetic_root, repo_root,
 
 
 def test_resume_continues_from_the_checkpoint(trained, synthetic_root,
-                                              repo_root):
-    proc = _train(repo_root, synthetic_root, trained, 5, extra=['--resume'])
+                                              repo_root, tmp_path):
+    # a copy: the shared work dir keeps its iter_3.pth for the other tests
+    work_dir = tmp_path / 'resumed'
+    shutil.copytree(trained, work_dir)
+    proc = _train(repo_root, synthetic_root, work_dir, 5, extra=['--resume'])
     log = proc.stdout + proc.stderr
-    assert 'resumed' in log.lower() or 'resume' in log.lower()
+    assert 'resumed' in log.lower()
     assert 'Iter(train) [4/5]' in log and 'Iter(train) [1/5]' not in log
-    assert osp.exists(osp.join(trained, 'iter_5.pth'))
+    assert osp.exists(osp.join(work_dir, 'iter_5.pth'))
 
 
 def test_checkpoint_of_another_model_is_refused(trained, synthetic_root,
@@ -66,7 +70,9 @@ def test_checkpoint_of_another_model_is_refused(trained, synthetic_root,
     ], cwd=repo_root, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert 'CheckpointError' in proc.stderr
-    assert 'does not fit the model (ATSS)' in proc.stderr
+    # the tiny ATSS and FCOS share all but their three output convs
+    assert 'holds weights of another model: 6 of the ATSS model' in \
+        proc.stderr, proc.stderr[-2000:]
 
 
 def test_dist_train_two_cpu_processes(tmp_path, synthetic_root, repo_root):

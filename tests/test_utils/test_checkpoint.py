@@ -105,8 +105,23 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     bad = str(tmp_path / 'other.pth')
     torch.save({'state_dict': other.state_dict()}, bad)
     with pytest.raises(CheckpointError, match='other.pth holds weights of '
-                       'another model: only 0 of'):
+                       "another model: 4 of the Sequential model's 4 tensors "
+                       'are not in it'):
         check_checkpoint_matches_model(bad, model)
+
+    # a nearly identical model with one more tensor: still refused
+    partial = str(tmp_path / 'partial.pth')
+    state = model.state_dict()
+    state.pop('2.bias')
+    torch.save({'state_dict': state, 'extra.weight': torch.zeros(1)}, partial)
+    with pytest.raises(CheckpointError, match=r"1 of the Sequential model's 4 "
+                       r"tensors are not in it \(e.g. \['2.bias'\]\)"):
+        check_checkpoint_matches_model(partial, model)
+    # extra tensors (training-only branches) are fine
+    state = dict(model.state_dict(), **{'aux.weight': torch.zeros(3)})
+    extra = str(tmp_path / 'extra.pth')
+    torch.save({'state_dict': state}, extra)
+    check_checkpoint_matches_model(extra, model)
 
     wide = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(),
                                torch.nn.Conv2d(8, 1, 1))

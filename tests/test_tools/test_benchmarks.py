@@ -1,0 +1,159 @@
+"""Smoke runs of tools/benchmarks/*.py with --quick: each prints its markdown
+table and its correctness checks pass (no timing assertions)."""
+import importlib.util
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO_ROOT
+
+BENCH_DIR = osp.join(REPO_ROOT, 'tools', 'benchmarks')
+
+
+def load(name):
+    """Import tools/benchmarks/<name>.py as a module (tools/ is no
+    package)."""
+    spec = importlib.util.spec_from_file_location(
+        f'mmlla_bench_{name}', osp.join(BENCH_DIR, f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def table_rows(text, first_header):
+    """Data rows of the markdown table whose header starts with
+    ``first_header``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines)
+                 if line.startswith(f'| {first_header} |'))
+    assert lines[start + 1].startswith('|---')
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith('|'):
+            break
+        rows.append([c.strip() for c in line.strip('|').split('|')])
+    return rows
+
+
+def test_utils_sizes_and_priors():
+    bu = load('bench_utils')
+    # 800x1333 pads to 800x1344: 100x168, 50x84, 25x42, 13x21, 7x11
+    assert bu.featmap_sizes((800, 1333)) == [(100, 168), (50, 84), (25, 42),
+                                             (13, 21), (7, 11)]
+    priors, per_level = bu.make_priors((800, 1333))
+    assert per_level == [16800, 4200, 1050, 273, 77]
+    assert priors.shape == (22400, 4)
+    assert priors[0].tolist() == [4.0, 4.0, 8.0, 8.0]
+    gen = torch.Generator().manual_seed(0)
+    boxes = bu.make_crowd(50, (800, 1333), gen)
+    assert (boxes[:, 0] >= -1e-3).all() and (boxes[:, 2] <= 1333 + 1e-3).all()
+    assert (boxes[:, 3] - boxes[:, 1] > boxes[:, 2] - boxes[:, 0]).all()
+    pred = bu.make_predictions(priors, boxes, gen)
+    # decoded from non-negative distances: every point is inside its box
+    assert (pred[:, :2] <= priors[:, :2]).all()
+    assert (pred[:, 2:] >= priors[:, :2]).all()
+    assert bu.growth_exponent([1, 2, 4], [1.0, 2.0, 4.0]) == pytest.approx(1)
+    assert bu.growth_exponent([1, 2], [1.0, 4.0]) == pytest.approx(2)
+
+
+def test_peak_memory_counts_live_tensors():
+    bu = load('bench_utils')
+
+    def two_64mib():
+        a = torch.ones(16 * 2**20)  # 64 MiB
+        b = a + 1  # another 64 MiB alive at the same time
+        return float(b[0])
+
+    peak = bu.peak_memory_mb(two_64mib, timeout_s=60)
+    assert 120 < peak < 140
+
+
+def test_bench_assigners_quick(capsys):
+    out = load('bench_assigners').main(['--quick'])
+    text = capsys.readouterr().out
+    assert len(table_rows(text, 'G')) == 2  # CrowdHuman time table
+    # a time and a memory table per scale
+    assert text.count('| G | LLA ms | dense ms |') == 2
+    assert text.count('| G | LLA | dense | LLA/dense |') == 2
+    results = out['results']
+    assert {r['scale'] for r in results} == {'CrowdHuman', 'COCO'}
+    # LossAwareAssigner agrees with the literal dense reference everywhere
+    assert all(r['identical'] for r in results), results
+    assert all(r['num_pos'] > 0 for r in results)
+    assert all(r['memory']['dense'] is not None for r in results)
+    assert '| LLA gt_inds identical to dense reference | 4/4 cases | met |' \
+        in text
+
+
+def test_dense_reference_semantics():
+    """The literal reference on a case small enough to reason about: one GT
+    takes exactly topk=10 points, a perfect point (p=0.999, box == GT) among
+    them; an ignore region's points get -1."""
+    bench = load('bench_assigners')
+    case = bench.make_case((128, 128), 1, 1, 0, seed=3, device='cpu')
+    priors, scores, bboxes = case['priors'], case['scores'].clone(), \
+        case['bboxes'].clone()
+    gt = torch.tensor([[10.0, 10.0, 50.0, 110.0]])
+    inside = ((priors[:, 0] > 10) & (priors[:, 0] < 50) &
+              (priors[:, 1] > 10) & (priors[:, 1] < 110))
+    perfect = int(inside.nonzero()[3])
+    scores[perfect], bboxes[perfect] = 0.999, gt[0]
+    gt_inds = bench.dense_lla_reference(priors, scores, bboxes, gt,
+                                        torch.zeros(1, dtype=torch.long))
+    assert int((gt_inds == 1).sum()) == 10
+    assert gt_inds[perfect] == 1
+    assert set(gt_inds.unique().tolist()) == {0, 1}
+    ignore = torch.tensor([[70.0, 10.0, 120.0, 110.0]])
+    gt_inds = bench.dense_lla_reference(priors, scores, bboxes, gt,
+                                        torch.zeros(1, dtype=torch.long),
+                                        ignore)
+    assert int((gt_inds == 1).sum()) == 10
+    assert int((gt_inds == -1).sum()) == 10
+
+
+def test_bench_poto_quick(capsys):
+    out = load('bench_poto').main(['--quick'])
+    text = capsys.readouterr().out
+    assert len(table_rows(text, 'prior radius')) == 4
+    assert all(r['same_optimum'] for r in out['results'])
+    assert '| same optimum as dense | 4/4 cases | met |' in text
+
+
+def test_bench_train_step_quick(capsys):
+    out = load('bench_train_step').main(['--quick'])
+    text = capsys.readouterr().out
+    rows = table_rows(text, 'detector')
+    assert [r[0] for r in rows] == ['LLA.FCOS', 'POTO+3DMF+Aux', 'FCOS']
+    for name, r in out['results'].items():
+        assert r['step'] > 0
+        # the wrapped assigners were really called, and are part of a step
+        assert 0 < r['assign'] < r['step'], name
+    assert out['results']['LLA.FCOS']['wrapped'] == [
+        'LossAwareAssigner.assign'
+    ]
+
+
+def test_bench_inference_quick(capsys):
+    out = load('bench_inference').main(['--quick'])
+    text = capsys.readouterr().out
+    assert len(table_rows(text, 'people')) == 2
+    for r in out['results']:
+        # NMS-free keeps test_cfg.max_per_img (500) of the many candidates;
+        # NMS collapses the duplicates of each person
+        assert r['dets']['POTO (NMS-free)'] == 500
+        assert 0 < r['dets']['FCOS + NMS'] < r['dets']['POTO (NMS-free)']
+
+
+@pytest.mark.skipif(
+    not osp.exists(osp.join(BENCH_DIR, 'bench_crowdhuman_metric.py')),
+    reason='bench_crowdhuman_metric.py not written yet')
+def test_bench_crowdhuman_metric_small():
+    proc = subprocess.run(
+        [sys.executable, 'tools/benchmarks/bench_crowdhuman_metric.py',
+         '--num-images', '8', '--dets-per-img', '30'],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert '|---' in proc.stdout
