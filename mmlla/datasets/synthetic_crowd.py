@@ -122,7 +122,12 @@ def _draw_person(img: np.ndarray, id_map: np.ndarray, pid: int, cx: float,
 
     skin = SKIN_TONES[rng.integers(0, len(SKIN_TONES))] + rng.normal(0, 8, 3)
     skin = tuple(int(c) for c in np.clip(skin, 0, 255))
-    shirt = _texture(rng, H, W)
+    # The shirt texture covers the torso and arms only (a full-image texture
+    # per person made generation several times slower).
+    sx0 = max(0, r(min(torso[0], arms[0][1][0]) - arm_t))
+    sx1 = min(W, r(max(torso[2], arms[1][1][0]) + arm_t) + 1)
+    sy0 = max(0, r(torso[1] - arm_t))
+    sy1 = min(H, r(torso[3] + arm_t) + 1)
     pants_color = tuple(int(c) for c in rng.integers(0, 160, 3))
     hair = tuple(int(c) for c in rng.integers(0, 90, 3))
 
@@ -138,7 +143,10 @@ def _draw_person(img: np.ndarray, id_map: np.ndarray, pid: int, cx: float,
         cv2.line(part, (r(p[0]), r(p[1])), (r(q[0]), r(q[1])), 1, arm_t)
     cv2.rectangle(part, (r(torso[0]), r(torso[1])), (r(torso[2]), r(torso[3])),
                   1, -1)
-    img[part > 0] = shirt[part > 0]
+    if sx1 > sx0 and sy1 > sy0:
+        roi = part[sy0:sy1, sx0:sx1] > 0
+        shirt = _texture(rng, sy1 - sy0, sx1 - sx0)
+        img[sy0:sy1, sx0:sx1][roi] = shirt[roi]
     mask |= part
     # Hands.
     part = np.zeros((H, W), np.uint8)
