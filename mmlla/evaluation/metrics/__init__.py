@@ -1,1 +1,3 @@
+from .crowdhuman_mr_metric import CrowdHumanMRMetric
 
+__all__ = ['CrowdHumanMRMetric']

@@ -1,0 +1,143 @@
+"""CrowdHuman AP50 / mMR / recall as an mmengine metric."""
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+from mmdet.registry import METRICS
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
+
+from mmlla.datasets.crowdhuman_odgt_dataset import BODY_KEYS
+from ..functional import (MR_REFERENCES, ImageGT, Prediction,
+                          evaluate_crowdhuman, load_crowdhuman_gt)
+
+
+def _to_numpy(x) -> np.ndarray:
+    """A tensor (any device) or array-like as a numpy array."""
+    if hasattr(x, 'detach'):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+@METRICS.register_module()
+class CrowdHumanMRMetric(BaseMetric):
+    """CrowdHuman AP50, log-average miss rate (mMR) and recall.
+
+    A drop-in for mmdet's ``CrowdHumanMetric`` (same ``ann_file``, same
+    ``process`` inputs) computing the CrowdDet protocol of
+    ``docs/algorithms.md`` §6 with the same numbers, vectorised (>10x faster
+    on the validation set) and without its failures: images without ground
+    truth or without detections, an empty prediction set, and predictions
+    in any order are all evaluated; a prediction for an image ID absent from
+    ``ann_file`` raises an error naming it.
+
+    ``process`` keeps, per image, only its ID, size and the predicted boxes
+    and scores as numpy arrays; mmengine's ``collect_results`` gathers them
+    across ranks and rank 0 matches them in ``compute_metrics``. The
+    evaluated images are those with a prediction.
+
+    Results are fractions in [0, 1] under ``crowdhuman/``: ``AP50``, ``mMR``
+    (lower is better), ``recall`` and, with ``with_ji``, ``JI``.
+
+    Args:
+        ann_file: The ``.odgt`` annotation file.
+        body: Evaluated box: ``'full'`` (``fbox``, default), ``'visible'``
+            (``vbox``) or ``'head'`` (``hbox``).
+        iou_thr: Matching IoU threshold (strict). Defaults to 0.5.
+        mr_range: Reference FPPI range of the mMR: ``'-2'`` (9 points in
+            1e-2..1, default) or ``'-4'`` (9 points in 1e-4..1).
+        with_ji: Also compute mmdet's Jaccard index. Defaults to False.
+        backend_args: mmengine file backend arguments for ``ann_file``.
+        collect_device: ``'cpu'`` or ``'gpu'``, for gathering results.
+        prefix: Key prefix; ``'crowdhuman'`` when None.
+    """
+    default_prefix: Optional[str] = 'crowdhuman'
+
+    def __init__(self,
+                 ann_file: str,
+                 body: str = 'full',
+                 iou_thr: float = 0.5,
+                 mr_range: str = '-2',
+                 with_ji: bool = False,
+                 backend_args: Optional[dict] = None,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        if body not in BODY_KEYS:
+            raise ValueError(f'body must be one of {sorted(BODY_KEYS)}, '
+                             f'got {body!r}')
+        if mr_range not in MR_REFERENCES:
+            raise ValueError('mr_range must be one of '
+                             f'{sorted(MR_REFERENCES)}, got {mr_range!r}')
+        if not 0 <= iou_thr < 1:
+            raise ValueError(f'iou_thr must be in [0, 1), got {iou_thr}')
+        self.ann_file = ann_file
+        self.body = body
+        self.iou_thr = iou_thr
+        self.mr_range = mr_range
+        self.with_ji = with_ji
+        self.backend_args = backend_args
+        self._gts: Optional[Dict[str, ImageGT]] = None
+
+    def process(self, data_batch: Optional[dict],
+                data_samples: Sequence[dict]) -> None:
+        """Keep each image's ID, size, boxes and scores.
+
+        Args:
+            data_batch: The batch from the dataloader (unused).
+            data_samples: Per image, a dict with ``img_id``, ``ori_shape``
+                ``(h, w)`` and ``pred_instances`` holding ``bboxes`` (D, 4)
+                ``xyxy`` in original-image pixels and ``scores`` (D,).
+        """
+        for sample in data_samples:
+            pred = sample['pred_instances']
+            h, w = sample['ori_shape'][:2]
+            self.results.append(
+                Prediction(
+                    str(sample['img_id']), (int(h), int(w)),
+                    _to_numpy(pred['bboxes']).reshape(-1, 4),
+                    _to_numpy(pred['scores']).reshape(-1)))
+
+    @property
+    def gts(self) -> Dict[str, ImageGT]:
+        """The ground truth, read from ``ann_file`` on first use."""
+        if self._gts is None:
+            self._gts = load_crowdhuman_gt(self.ann_file, self.body,
+                                           self.backend_args)
+        return self._gts
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """Compute AP50, mMR, recall (and JI) from the gathered results.
+
+        Args:
+            results: :class:`Prediction` of every image.
+
+        Returns:
+            dict[str, float]: ``AP50``, ``mMR``, ``recall`` (and ``JI``).
+        """
+        logger: MMLogger = MMLogger.get_current_instance()
+        # Results pickled by collect_results come back as plain tuples.
+        preds = [Prediction(*r) for r in results]
+        out = evaluate_crowdhuman(
+            self.gts,
+            preds,
+            iou_thr=self.iou_thr,
+            mr_range=self.mr_range,
+            with_ji=self.with_ji,
+            source=f'the annotation file {self.ann_file}')
+        if out['num_imgs'] < len(self.gts):
+            logger.warning(
+                f'{len(self.gts) - out["num_imgs"]} of the {len(self.gts)} '
+                f'images of {self.ann_file} have no prediction and are not '
+                'evaluated')
+        if out['num_gts'] == 0:
+            logger.warning('no non-ignored ground truth in the evaluated '
+                           'images: recall and AP50 are 0, mMR is 1')
+        metrics = {k: out[k] for k in ('AP50', 'mMR', 'recall')}
+        if self.with_ji:
+            metrics['JI'] = out['JI']
+        logger.info(
+            f'CrowdHuman ({self.body} box, IoU > {self.iou_thr}, '
+            f'MR{self.mr_range}) on {out["num_imgs"]} images, '
+            f'{out["num_gts"]} people: ' +
+            ', '.join(f'{k} {100 * v:.2f}%' for k, v in metrics.items()))
+        return metrics

@@ -1,0 +1,108 @@
+import importlib.util
+import json
+import os.path as osp
+import pickle
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+from crowdhuman_cases import random_case, write_odgt  # noqa: E402
+
+from mmlla.evaluation import CrowdHumanMRMetric  # noqa: E402
+
+TOOL = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
+    'analysis', 'eval_crowdhuman.py')
+
+
+@pytest.fixture(scope='module')
+def tool():
+    spec = importlib.util.spec_from_file_location('eval_crowdhuman', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def case(tmp_path):
+    records, preds = random_case(np.random.default_rng(21), 3)
+    gt = write_odgt(tmp_path / 'gt.odgt', records)
+    # tools/test.py --out: a list of dicts holding CPU tensors.
+    pkl = tmp_path / 'dets.pkl'
+    with open(pkl, 'wb') as f:
+        pickle.dump([
+            dict(img_id=i, ori_shape=s, img_shape=(1, 1), pred_instances=dict(
+                bboxes=torch.from_numpy(b), scores=torch.from_numpy(sc),
+                labels=torch.zeros(len(sc), dtype=torch.long)))
+            for i, s, b, sc in preds
+        ], f)
+    metric = CrowdHumanMRMetric(gt)
+    expected = metric.compute_metrics([tuple(p) for p in preds])
+    return tmp_path, gt, str(pkl), records, preds, expected
+
+
+def crowddet_records(preds, with_size=True):
+    out = []
+    for img_id, (h, w), boxes, scores in preds:
+        rec = dict(ID=img_id, dtboxes=[
+            dict(box=[float(b[0]), float(b[1]), float(b[2] - b[0]),
+                      float(b[3] - b[1])], score=float(s), tag=1)
+            for b, s in zip(boxes, scores)])
+        if with_size:
+            rec.update(height=h, width=w)
+        out.append(rec)
+    return out
+
+
+def test_pickle_and_crowddet_files_with_plot(tool, case, capsys):
+    tmp_path, gt, pkl, _, preds, expected = case
+    odgt = write_odgt(tmp_path / 'dets.odgt', crowddet_records(preds))
+    plot = tmp_path / 'mr.png'
+    outs = tool.main([gt, pkl, odgt, '--plot', str(plot)])
+    for out in outs.values():
+        for key in ('AP50', 'mMR', 'recall'):
+            # xywh -> xyxy in float64 may move a box by 1 ulp: same matches
+            assert out[key] == pytest.approx(expected[key], abs=1e-12)
+    printed = capsys.readouterr().out
+    assert f'| dets.pkl | 3 | {100 * expected["AP50"]:.2f} | ' in printed
+    assert f'| dets.odgt | 3 | {100 * expected["AP50"]:.2f} | ' in printed
+    assert plot.stat().st_size > 1000
+    with open(plot, 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_json_list_sizes_from_images_and_options(tool, case, capsys):
+    from PIL import Image
+    tmp_path, gt, _, _, preds, _ = case
+    img_dir = tmp_path / 'Images'
+    img_dir.mkdir()
+    for img_id, (h, w), _, _ in preds:
+        Image.new('RGB', (w, h)).save(img_dir / f'{img_id}.jpg')
+    js = tmp_path / 'dets.json'
+    js.write_text(json.dumps(crowddet_records(preds, with_size=False)))
+    outs = tool.main([gt, str(js), '--img-dir', str(img_dir), '--body',
+                      'visible', '--iou-thr', '0.6', '--mr-range', '-4'])
+    expected = CrowdHumanMRMetric(
+        gt, body='visible', iou_thr=0.6,
+        mr_range='-4').compute_metrics([tuple(p) for p in preds])
+    assert outs['dets.json']['AP50'] == pytest.approx(expected['AP50'],
+                                                      abs=1e-12)
+    assert outs['dets.json']['mMR'] == pytest.approx(expected['mMR'],
+                                                     abs=1e-12)
+    # without --img-dir the missing sizes are a clear error
+    with pytest.raises(ValueError, match='no "height"/"width".*--img-dir'):
+        tool.main([gt, str(js)])
+
+
+def test_unknown_image_id_names_id_and_file(tool, case):
+    tmp_path, gt, _, _, preds, _ = case
+    recs = crowddet_records(preds)
+    recs[1]['ID'] = 'not-there'
+    bad = write_odgt(tmp_path / 'bad.odgt', recs)
+    with pytest.raises(ValueError, match=r"bad\.odgt: image ID 'not-there' "
+                       r'is not in the annotation file .*gt\.odgt'):
+        tool.main([gt, bad])
