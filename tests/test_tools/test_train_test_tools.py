@@ -33,8 +33,8 @@ def test_test_tool_prints_crowdhuman_row(trained, synthetic_root, repo_root,
     proc = _run(repo_root, [
         sys.executable, 'tools/test.py', FCOS_TINY,
         osp.join(trained, 'iter_3.pth'), '--work-dir',
-        str(tmp_path), '--out', str(out), '--cfg-options',
-        *_data_opts(synthetic_root)
+        str(tmp_path), '--out', str(out), '--show-dir', 'vis',
+        '--cfg-options', *_data_opts(synthetic_root)
     ])
     assert '| AP50 | mMR | recall |' in proc.stdout
     row = re.search(r'^\| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$', proc.stdout,
@@ -46,6 +46,10 @@ def test_test_tool_prints_crowdhuman_row(trained, synthetic_root, repo_root,
         results = pickle.load(f)
     assert len(results) == 4  # one per validation image
     assert 'pred_instances' in results[0]
+    # --show-dir: mmdet's visualizer draws every test image (work_dir/<ts>/vis)
+    import glob
+    drawn = glob.glob(str(tmp_path / '*' / 'vis' / '*.jpg'))
+    assert len(drawn) == 4, drawn
 
 
 def test_resume_continues_from_the_checkpoint(trained, synthetic_root,
