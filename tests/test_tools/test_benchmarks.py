@@ -57,6 +57,8 @@ def test_utils_sizes_and_priors():
     assert (pred[:, 2:] >= priors[:, :2]).all()
     assert bu.growth_exponent([1, 2, 4], [1.0, 2.0, 4.0]) == pytest.approx(1)
     assert bu.growth_exponent([1, 2], [1.0, 4.0]) == pytest.approx(2)
+    assert bu.loglog_slope([10, 100, 1000], [2.0, 20.0, 200.0]) == \
+        pytest.approx(1)
 
 
 def test_peak_memory_counts_live_tensors():
@@ -72,18 +74,21 @@ def test_peak_memory_counts_live_tensors():
 
 
 def test_bench_assigners_quick(capsys):
-    out = load('bench_assigners').main(['--quick'])
+    # --try-chunk 4096: LossAwareAssigner also runs in chunks of 2 GTs,
+    # and must still agree with the dense reference
+    out = load('bench_assigners').main(['--quick', '--try-chunk', '4096'])
     text = capsys.readouterr().out
     assert len(table_rows(text, 'G')) == 2  # CrowdHuman time table
     # a time and a memory table per scale
-    assert text.count('| G | LLA ms | dense ms |') == 2
+    assert text.count('| G | LLA ms | LLA us/GT | dense ms |') == 2
     assert text.count('| G | LLA | dense | LLA/dense |') == 2
     results = out['results']
     assert {r['scale'] for r in results} == {'CrowdHuman', 'COCO'}
     # LossAwareAssigner agrees with the literal dense reference everywhere
     assert all(r['identical'] for r in results), results
     assert all(r['num_pos'] > 0 for r in results)
-    assert all(r['memory']['dense'] is not None for r in results)
+    assert all(r['memory']['dense'] > 0 for r in results)
+    assert all('LLA-chunk4096' in r['times'] for r in results)
     assert '| LLA gt_inds identical to dense reference | 4/4 cases | met |' \
         in text
 
