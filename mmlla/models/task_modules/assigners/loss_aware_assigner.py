@@ -213,9 +213,9 @@ class LossAwareAssigner(BaseAssigner):
                     'as LLAHead, LLARetinaHead or YOLOXHead do')
         scores = pred_instances.scores
         bboxes = get_box_tensor(pred_instances.bboxes)
-        # one host sync to fail loudly on NaN / Inf predictions
-        if not bool(torch.isfinite(scores).all()
-                    & torch.isfinite(bboxes).all()):
+        # one host sync to fail loudly on NaN / Inf predictions (two sums;
+        # check_finite tells which tensor, and whether it really is)
+        if not bool(torch.isfinite(scores.sum() + bboxes.sum())):
             check_finite('pred_instances.scores', scores)
             check_finite('pred_instances.bboxes', bboxes)
         points = self.prior_points(pred_instances.priors)

@@ -19,7 +19,12 @@ IGNORE_CLASS = 0
 
 def check_finite(name: str, tensor: Optional[Tensor]) -> None:
     """Raise a clear ``ValueError`` when ``tensor`` holds NaN or Inf."""
-    if tensor is not None and tensor.numel() > 0 and \
+    if tensor is None or tensor.numel() == 0:
+        return
+    # One reduction first (a NaN or Inf anywhere makes the sum non-finite);
+    # the element-wise test, which allocates a mask as large as the tensor,
+    # only confirms a non-finite sum (a finite tensor can overflow it).
+    if not bool(torch.isfinite(tensor.sum())) and \
             not bool(torch.isfinite(tensor).all()):
         raise ValueError(
             f'{name} contains non-finite values (NaN or Inf); the '
@@ -68,18 +73,34 @@ def inside_prior(priors: Tensor,
     Returns:
         Tensor: bool (R, A).
     """
-    xs, ys = priors[:, 0], priors[:, 1]
     x1, y1, x2, y2 = (gt_boxes[:, i:i + 1] for i in range(4))
-    if center_radius > 0:
-        radius = priors[:, 2][None] * center_radius  # (1, A)
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        x1 = torch.maximum(cx - radius, x1)
-        y1 = torch.maximum(cy - radius, y1)
-        x2 = torch.minimum(cx + radius, x2)
-        y2 = torch.minimum(cy + radius, y2)
-    deltas = torch.stack(
-        [xs[None] - x1, ys[None] - y1, x2 - xs[None], y2 - ys[None]], dim=-1)
-    return deltas.min(dim=-1).values > margin
+    if center_radius <= 0:
+        return _inside_boxes(priors, x1, y1, x2, y2, margin)
+    # The centre region depends on the stride only: clip the (R, 1) boxes
+    # once per run of equal strides (a level) instead of the (R, A) matrix.
+    strides, counts = torch.unique_consecutive(
+        priors[:, 2], return_counts=True)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    parts, start = [], 0
+    for stride, count in zip(strides.tolist(), counts.tolist()):
+        radius = stride * center_radius
+        parts.append(
+            _inside_boxes(priors[start:start + count],
+                          torch.maximum(cx - radius, x1),
+                          torch.maximum(cy - radius, y1),
+                          torch.minimum(cx + radius, x2),
+                          torch.minimum(cy + radius, y2), margin))
+        start += count
+    return torch.cat(parts, dim=1)
+
+
+def _inside_boxes(priors: Tensor, x1: Tensor, y1: Tensor, x2: Tensor,
+                  y2: Tensor, margin: float) -> Tensor:
+    """(R, A) all four distances of each point to (R, 1) box sides > margin
+    (four comparisons: no (R, A, 4) stack of distances)."""
+    xs, ys = priors[None, :, 0], priors[None, :, 1]
+    return ((xs - x1 > margin) & (ys - y1 > margin) & (x2 - xs > margin)
+            & (y2 - ys > margin))
 
 
 def empty_result(num_gts: int, num_priors: int, device) -> AssignResult:
@@ -129,8 +150,12 @@ def pairs_to_result(num_gts: int, num_priors: int, gt_boxes: Tensor,
     return result
 
 
-def prediction_quality(scores: Tensor, bboxes: Tensor, gt_boxes: Tensor,
-                       gt_labels: Tensor, alpha: float) -> Tensor:
+def prediction_quality(scores: Tensor,
+                       bboxes: Tensor,
+                       gt_boxes: Tensor,
+                       gt_labels: Tensor,
+                       alpha: float,
+                       aligned: bool = False) -> Tensor:
     """DeFCN's quality ``p[a, c_g] ** (1 - alpha) * IoU(box[a], g) ** alpha``.
 
     Args:
@@ -139,10 +164,15 @@ def prediction_quality(scores: Tensor, bboxes: Tensor, gt_boxes: Tensor,
         gt_boxes (Tensor): (R, 4).
         gt_labels (Tensor): (R,).
         alpha (float): weight of the IoU term.
+        aligned (bool): pairs (point k, GT k) only, R == K.
 
     Returns:
-        Tensor: (R, K) quality in [0, 1].
+        Tensor: (R, K) quality in [0, 1], or (K,) when ``aligned``.
     """
+    if aligned:
+        prob = scores.gather(1, gt_labels.long()[:, None])[:, 0]
+        iou = bbox_overlaps(gt_boxes, bboxes, is_aligned=True)
+        return prob.clamp(min=0)**(1 - alpha) * iou.clamp(min=0)**alpha
     prob = scores[:, gt_labels.long()].t()
     iou = bbox_overlaps(gt_boxes, bboxes)
     return prob.clamp(min=0)**(1 - alpha) * iou.clamp(min=0)**alpha

@@ -90,9 +90,14 @@ class POTOAssigner(BaseAssigner):
         if cols.numel() == 0:
             return empty_result(num_gts, num_priors, priors.device)
 
-        quality = prediction_quality(scores[cols], bboxes[cols], gt_boxes,
-                                     gt_labels, self.alpha)
-        quality[~inside[:, cols]] = OUTSIDE_QUALITY
+        # The quality only at the (GT, point) pairs inside the prior: in a
+        # crowd nearly every point is inside some box, but each box holds
+        # few of them, so this is far less than the (R, K) dense product.
+        gt_pair, col_pair = inside[:, cols].nonzero(as_tuple=True)
+        quality = scores.new_full((num_rows, len(cols)), OUTSIDE_QUALITY)
+        quality[gt_pair, col_pair] = prediction_quality(
+            scores[cols[col_pair]], bboxes[cols[col_pair]], gt_boxes[gt_pair],
+            gt_labels[gt_pair], self.alpha, aligned=True)
 
         if self.match == 'hungarian':
             rows, sub = linear_sum_assignment(
