@@ -21,8 +21,11 @@ IOU_EPS = torch.finfo(torch.float32).eps
 # saturated sigmoid (p == 0 or p == 1 in float32) still gives a finite cost.
 PROB_EPS = 1e-12
 # The cost is built for at most this many (competitor, point) pairs at a time
-# (16 MB per float32 matrix); only each competitor's top-k survives a chunk.
-MAX_PAIRS_PER_CHUNK = 2**22
+# (4 MB per float32 matrix: large chunks fall out of cache, small ones pay
+# per-chunk overhead); only each competitor's top-k survives a chunk.
+MAX_PAIRS_PER_CHUNK = 2**20
+# Points per chunk of the (A, C) class-cost table.
+POINTS_PER_CHUNK = 4096
 PRIOR_TYPES = ('auto', 'point', 'anchor')
 
 
@@ -124,12 +127,18 @@ class LossAwareAssigner(BaseAssigner):
             Tensor: (A, C), entry ``[a, c]`` = sum over classes of the sigmoid
             focal loss of ``scores[a]`` against the one-hot target of ``c``.
         """
-        p = scores.float()
-        fl_pos = -self.alpha * (1 - p).pow(self.gamma) * \
-            p.clamp(min=PROB_EPS).log()
-        fl_neg = -(1 - self.alpha) * p.pow(self.gamma) * \
-            (1 - p).clamp(min=PROB_EPS).log()
-        return fl_neg.sum(dim=1, keepdim=True) - fl_neg + fl_pos
+        # Filled by chunks of points: the element-wise temporaries (several
+        # per formula) stay small; only the (A, C) table itself is full size.
+        table = scores.new_empty(scores.shape, dtype=torch.float32)
+        for start in range(0, len(scores), POINTS_PER_CHUNK):
+            p = scores[start:start + POINTS_PER_CHUNK].float()
+            fl_pos = -self.alpha * (1 - p).pow(self.gamma) * \
+                p.clamp(min=PROB_EPS).log()
+            fl_neg = -(1 - self.alpha) * p.pow(self.gamma) * \
+                (1 - p).clamp(min=PROB_EPS).log()
+            table[start:start + POINTS_PER_CHUNK] = fl_neg.sum(
+                dim=1, keepdim=True) - fl_neg + fl_pos
+        return table
 
     def candidates(self, points: Tensor, cls_table: Tensor, bboxes: Tensor,
                    gt_boxes: Tensor,
