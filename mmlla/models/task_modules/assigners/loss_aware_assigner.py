@@ -117,6 +117,15 @@ class LossAwareAssigner(BaseAssigner):
                      (priors[:, 3] > priors[:, 1])).all()
         return torch.where(is_anchor, centres, priors[:, :2])
 
+    def focal_terms(self, p: Tensor) -> Tuple[Tensor, Tensor]:
+        """``FLpos(p)`` and ``FLneg(p)`` element-wise (spec, step 2)."""
+        p = p.float()
+        fl_pos = -self.alpha * (1 - p).pow(self.gamma) * \
+            p.clamp(min=PROB_EPS).log()
+        fl_neg = -(1 - self.alpha) * p.pow(self.gamma) * \
+            (1 - p).clamp(min=PROB_EPS).log()
+        return fl_pos, fl_neg
+
     def class_cost_table(self, scores: Tensor) -> Tensor:
         """Focal loss of every point against every one-hot target.
 
@@ -131,23 +140,38 @@ class LossAwareAssigner(BaseAssigner):
         # per formula) stay small; only the (A, C) table itself is full size.
         table = scores.new_empty(scores.shape, dtype=torch.float32)
         for start in range(0, len(scores), POINTS_PER_CHUNK):
-            p = scores[start:start + POINTS_PER_CHUNK].float()
-            fl_pos = -self.alpha * (1 - p).pow(self.gamma) * \
-                p.clamp(min=PROB_EPS).log()
-            fl_neg = -(1 - self.alpha) * p.pow(self.gamma) * \
-                (1 - p).clamp(min=PROB_EPS).log()
+            fl_pos, fl_neg = self.focal_terms(
+                scores[start:start + POINTS_PER_CHUNK])
             table[start:start + POINTS_PER_CHUNK] = fl_neg.sum(
                 dim=1, keepdim=True) - fl_neg + fl_pos
         return table
 
-    def candidates(self, points: Tensor, cls_table: Tensor, bboxes: Tensor,
+    def negative_sum(self, scores: Tensor) -> Tensor:
+        """(A,) ``NEG[a] = sum_c FLneg(p[a, c])``, by chunks of points."""
+        return torch.cat([
+            self.focal_terms(scores[start:start + POINTS_PER_CHUNK])[1].sum(1)
+            for start in range(0, len(scores), POINTS_PER_CHUNK)
+        ])
+
+    def class_costs(self, scores: Tensor, labels: Tensor,
+                    cls_table: Optional[Tensor],
+                    neg_sum: Optional[Tensor]) -> Tensor:
+        """(g, A) ``Lcls`` of a chunk of competitors of classes ``labels``:
+        looked up in the (A, C) table, or, when there are fewer competitors
+        than classes and no table was built, from the identity directly."""
+        if cls_table is not None:
+            return cls_table[:, labels].t()
+        fl_pos, fl_neg = self.focal_terms(scores[:, labels].t())
+        return neg_sum[None] - fl_neg + fl_pos
+
+    def candidates(self, points: Tensor, scores: Tensor, bboxes: Tensor,
                    gt_boxes: Tensor,
                    gt_labels: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """Each competitor's ``topk`` cheapest points (steps 1-3).
 
         Args:
             points (Tensor): (A, 2) points.
-            cls_table (Tensor): (A, C) from :meth:`class_cost_table`.
+            scores (Tensor): (A, C) probabilities.
             bboxes (Tensor): (A, 4) predicted xyxy boxes.
             gt_boxes (Tensor): (R, 4) competitors' boxes.
             gt_labels (Tensor): (R,) competitors' classes.
@@ -162,6 +186,14 @@ class LossAwareAssigner(BaseAssigner):
         rows_per_chunk = max(1, MAX_PAIRS_PER_CHUNK // num_points)
         xs, ys = points[:, 0], points[:, 1]
         bboxes = bboxes.float()
+        # Fewer competitors than classes (COCO-like): each competitor's class
+        # cost from the identity, no (A, C) table; otherwise (CrowdHuman:
+        # one class, many people) the table, computed once per class.
+        # Decided on shapes alone: no host sync.
+        if num_rows < scores.size(1):
+            cls_table, neg_sum = None, self.negative_sum(scores)
+        else:
+            cls_table, neg_sum = self.class_cost_table(scores), None
         costs, indices, ious = [], [], []
         for start in range(0, num_rows, rows_per_chunk):
             gts = gt_boxes[start:start + rows_per_chunk].float()
@@ -171,7 +203,7 @@ class LossAwareAssigner(BaseAssigner):
             inside &= ((x2 - xs) > INSIDE_MARGIN) & ((y2 - ys) > INSIDE_MARGIN)
             iou = bbox_overlaps(gts, bboxes)  # (g, A)
             cost = iou.clamp(min=IOU_EPS).log_().mul_(-self.reg_cost)
-            cost += cls_table[:, labels].t()
+            cost += self.class_costs(scores, labels, cls_table, neg_sum)
             cost += (~inside).float().mul_(OUTSIDE_COST)
             cost, index = cost.topk(k, dim=1, largest=False)
             costs.append(cost)
@@ -241,9 +273,8 @@ class LossAwareAssigner(BaseAssigner):
         if num_rows == 0 or num_points == 0:
             return AssignResult(num_gts, gt_inds, max_overlaps, labels)
 
-        cost, index, iou = self.candidates(points,
-                                           self.class_cost_table(scores),
-                                           bboxes, gt_boxes, gt_labels)
+        cost, index, iou = self.candidates(points, scores, bboxes, gt_boxes,
+                                           gt_labels)
         k = index.size(1)
         cost, index, iou = cost.flatten(), index.flatten(), iou.flatten()
         rows = torch.arange(num_rows, device=device).repeat_interleave(k)

@@ -213,10 +213,14 @@ def test_only_ignore_regions():
 # ------------------------------------------------------- dense agreement
 @pytest.mark.parametrize('seed', [0, 1, 2, 3])
 @pytest.mark.parametrize('chunk', [None, 700])
-def test_matches_dense_reference(seed, chunk, monkeypatch):
+# 3 classes < competitors: the (A, C) class-cost table; 40 classes >
+# competitors: each competitor's class cost from the identity directly
+@pytest.mark.parametrize('num_classes', [3, 40])
+def test_matches_dense_reference(seed, chunk, num_classes, monkeypatch):
     if chunk is not None:  # several competitor chunks
         monkeypatch.setattr(lla, 'MAX_PAIRS_PER_CHUNK', chunk)
-    pred, gt, ign = random_case(seed, num_gts=8 + seed, num_ign=seed % 3)
+    pred, gt, ign = random_case(seed, num_gts=8 + seed, num_ign=seed % 3,
+                                num_classes=num_classes)
     res = build().assign(pred, gt, ign)
     boxes = torch.cat([gt.bboxes, ign.bboxes])
     labels = torch.cat([gt.labels, gt.labels.new_zeros(len(ign))])
