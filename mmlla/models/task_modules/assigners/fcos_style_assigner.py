@@ -6,9 +6,10 @@ from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
 from mmdet.registry import TASK_UTILS
 from mmengine.structures import InstanceData
 
-from .one2one_center_assigner import FCOS_REGRESS_RANGES, INF
-from .one2one_utils import (empty_result, inside_prior, merge_ignore,
-                            pairs_to_result)
+from .one2one_center_assigner import FCOS_REGRESS_RANGES
+from .one2one_utils import (check_level_priors, empty_result, inside_prior,
+                            max_side_distance, merge_ignore,
+                            smallest_area_result)
 
 
 @TASK_UTILS.register_module()
@@ -56,25 +57,15 @@ class FCOSStyleAssigner(BaseAssigner):
         num_rows, num_priors = len(gt_boxes), len(priors)
         if num_rows == 0 or num_priors == 0:
             return empty_result(num_gts, num_priors, priors.device)
-        if num_level_priors is None or \
-                len(num_level_priors) != len(self.regress_ranges):
-            raise ValueError('FCOSStyleAssigner needs num_level_priors '
-                             f'with {len(self.regress_ranges)} levels')
+        check_level_priors('FCOSStyleAssigner', num_level_priors,
+                           self.regress_ranges)
         ranges = torch.cat([
             priors.new_tensor(r)[None].expand(n, 2)
             for n, r in zip(num_level_priors, self.regress_ranges)
         ])  # (A, 2)
-        xy = priors[:, :2]
-        max_dist = torch.cat([xy[None] - gt_boxes[:, None, :2],
-                              gt_boxes[:, None, 2:] - xy[None]],
-                             dim=-1).max(dim=-1).values  # (R, A)
+        max_dist = max_side_distance(priors[None, :, :2],
+                                     gt_boxes[:, None])  # (R, A)
         ok = inside_prior(priors, gt_boxes, self.center_sampling_radius) & \
             (max_dist >= ranges[None, :, 0]) & (max_dist <= ranges[None, :, 1])
-        areas = (gt_boxes[:, 2] - gt_boxes[:, 0]) * (
-            gt_boxes[:, 3] - gt_boxes[:, 1])
-        cost = torch.where(ok, areas[:, None], areas.new_tensor(INF))
-        min_area, col_gt = cost.min(dim=0)
-        prior_idx = (min_area < INF).nonzero(as_tuple=True)[0]
-        return pairs_to_result(num_gts, num_priors, gt_boxes, gt_labels,
-                               col_gt[prior_idx], prior_idx,
-                               pred_instances.get('bboxes', None))
+        return smallest_area_result(ok, num_gts, gt_boxes, gt_labels,
+                                    pred_instances.get('bboxes', None))

@@ -6,11 +6,12 @@ from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
 from mmdet.registry import TASK_UTILS
 from mmengine.structures import InstanceData
 
-from .one2one_utils import empty_result, merge_ignore, pairs_to_result
+from .one2one_utils import (INF, check_level_priors, empty_result,
+                            max_side_distance, merge_ignore,
+                            smallest_area_result)
 
-INF = 1e8
-FCOS_REGRESS_RANGES = ((-1, 64), (64, 128), (128, 256), (256, 512), (512,
-                                                                    INF))
+FCOS_REGRESS_RANGES = ((-1, 64), (64, 128), (128, 256), (256, 512),
+                       (512, INF))
 
 
 @TASK_UTILS.register_module()
@@ -58,30 +59,22 @@ class One2OneCenterAssigner(BaseAssigner):
         num_rows, num_priors = len(gt_boxes), len(priors)
         if num_rows == 0 or num_priors == 0:
             return empty_result(num_gts, num_priors, priors.device)
-        if num_level_priors is None or \
-                len(num_level_priors) != len(self.regress_ranges):
-            raise ValueError('One2OneCenterAssigner needs num_level_priors '
-                             f'with {len(self.regress_ranges)} levels')
+        check_level_priors('One2OneCenterAssigner', num_level_priors,
+                           self.regress_ranges)
         xy = priors[:, :2]
         centers = (gt_boxes[:, :2] + gt_boxes[:, 2:]) / 2
-        max_dist = torch.cat([xy[None] - gt_boxes[:, None, :2],
-                              gt_boxes[:, None, 2:] - xy[None]],
-                             dim=-1).max(dim=-1).values  # (R, A)
-        areas = (gt_boxes[:, 2] - gt_boxes[:, 0]) * (
-            gt_boxes[:, 3] - gt_boxes[:, 1])
-        cost = areas.new_full((num_rows, num_priors), INF)
-        start = 0
+        ok = torch.zeros((num_rows, num_priors), dtype=torch.bool,
+                         device=priors.device)
         rows = torch.arange(num_rows, device=priors.device)
+        start = 0
         for num, (lo, hi) in zip(num_level_priors, self.regress_ranges):
             if num > 0:
-                dist = torch.cdist(centers, xy[start:start + num])
-                nearest = start + dist.argmin(dim=1)
-                ok = (max_dist[rows, nearest] >= lo) & (
-                    max_dist[rows, nearest] <= hi)
-                cost[rows[ok], nearest[ok]] = areas[ok]
+                # per level, the one point closest to each GT centre, kept
+                # when its regression size fits the level's range
+                nearest = start + torch.cdist(
+                    centers, xy[start:start + num]).argmin(dim=1)
+                size = max_side_distance(xy[nearest], gt_boxes)  # (R,)
+                ok[rows, nearest] = (size >= lo) & (size <= hi)
             start += num
-        min_area, col_gt = cost.min(dim=0)
-        prior_idx = (min_area < INF).nonzero(as_tuple=True)[0]
-        return pairs_to_result(num_gts, num_priors, gt_boxes, gt_labels,
-                               col_gt[prior_idx], prior_idx,
-                               pred_instances.get('bboxes', None))
+        return smallest_area_result(ok, num_gts, gt_boxes, gt_labels,
+                                    pred_instances.get('bboxes', None))

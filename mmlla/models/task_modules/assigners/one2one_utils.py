@@ -6,7 +6,7 @@ Ignore regions (CrowdHuman ``mask`` boxes) compete for points exactly like
 ground truths, with class 0; a point that goes to one is marked ``-1``
 (excluded from every loss).
 """
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.task_modules.assigners import AssignResult
@@ -15,6 +15,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 IGNORE_CLASS = 0
+# Cost of a (competitor, point) pair that may not be matched.
+INF = 1e8
 
 
 def check_finite(name: str, tensor: Optional[Tensor]) -> None:
@@ -101,6 +103,56 @@ def _inside_boxes(priors: Tensor, x1: Tensor, y1: Tensor, x2: Tensor,
     xs, ys = priors[None, :, 0], priors[None, :, 1]
     return ((xs - x1 > margin) & (ys - y1 > margin) & (x2 - xs > margin)
             & (y2 - ys > margin))
+
+
+def check_level_priors(name: str, num_level_priors: Optional[Sequence[int]],
+                       regress_ranges: Sequence) -> None:
+    """The scale-range assigners need the number of points per level."""
+    if num_level_priors is None or \
+            len(num_level_priors) != len(regress_ranges):
+        raise ValueError(f'{name} needs num_level_priors with '
+                         f'{len(regress_ranges)} levels')
+
+
+def max_side_distance(points: Tensor, boxes: Tensor) -> Tensor:
+    """FCOS's regression target size: the largest distance from a point to
+    a side of a box, ``max(x - x1, y - y1, x2 - x, y2 - y)``.
+
+    Args:
+        points (Tensor): (..., 2) points, broadcastable against ``boxes``.
+        boxes (Tensor): (..., 4) xyxy boxes.
+
+    Returns:
+        Tensor: the broadcast shape without the last dimension.
+    """
+    return torch.maximum(
+        torch.maximum(points[..., 0] - boxes[..., 0],
+                      points[..., 1] - boxes[..., 1]),
+        torch.maximum(boxes[..., 2] - points[..., 0],
+                      boxes[..., 3] - points[..., 1]))
+
+
+def smallest_area_result(cost_ok: Tensor, num_gts: int, gt_boxes: Tensor,
+                         gt_labels: Tensor,
+                         pred_bboxes: Optional[Tensor]) -> AssignResult:
+    """Every point allowed to several competitors goes to the one of
+    smallest area (FCOS's rule for ambiguous points).
+
+    Args:
+        cost_ok (Tensor): (R, A) bool, which (competitor, point) pairs are
+            allowed.
+        num_gts (int): G; competitors ``>= G`` are ignore regions.
+        gt_boxes (Tensor): (R, 4).
+        gt_labels (Tensor): (R,).
+        pred_bboxes (Tensor, optional): (A, 4), for ``max_overlaps``.
+    """
+    areas = (gt_boxes[:, 2] - gt_boxes[:, 0]) * (
+        gt_boxes[:, 3] - gt_boxes[:, 1])
+    cost = torch.where(cost_ok, areas[:, None], areas.new_tensor(INF))
+    min_area, col_gt = cost.min(dim=0)
+    prior_idx = (min_area < INF).nonzero(as_tuple=True)[0]
+    return pairs_to_result(num_gts, cost_ok.size(1), gt_boxes, gt_labels,
+                           col_gt[prior_idx], prior_idx, pred_bboxes)
 
 
 def empty_result(num_gts: int, num_priors: int, device) -> AssignResult:
