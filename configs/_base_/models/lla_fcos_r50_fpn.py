@@ -7,24 +7,9 @@ _base_ = './fcos_r50_fpn.py'
 
 model = dict(
     bbox_head=dict(
-        _delete_=True,
         type='LLAHead',
-        num_classes=1,
-        in_channels=256,
-        stacked_convs=4,
-        feat_channels=256,
-        strides=[8, 16, 32, 64, 128],
-        norm_cfg=dict(type='GN', num_groups=32, requires_grad=True),
-        norm_on_bbox=True,
-        centerness_on_reg=True,
-        conv_bias=True,
-        loss_cls=dict(
-            type='FocalLoss',
-            use_sigmoid=True,
-            gamma=2.0,
-            alpha=0.25,
-            loss_weight=1.0),
-        loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
+        # the assigner decides the positives: FCOS's centre sampling unused
+        center_sampling=False,
         loss_iou=dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=0.5)),
     train_cfg=dict(
