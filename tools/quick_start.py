@@ -24,7 +24,6 @@ from mmlla.datasets import make_synthetic_crowdhuman  # noqa: E402
 from mmlla.utils import format_crowdhuman_row  # noqa: E402
 
 DEFAULT_CONFIG = 'configs/lla/lla_tiny_synthetic.py'
-FALLBACK_CONFIG = 'configs/fcos/fcos_tiny_synthetic.py'
 # The picture: detections scoring at least this much, image upscaled.
 SHOW_SCORE_THR = 0.5
 SHOW_SCALE = 3
@@ -33,11 +32,10 @@ SHOW_COLOR = (255, 60, 60)
 
 def parse_args(argv=None):
     root = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    default = DEFAULT_CONFIG if osp.exists(osp.join(
-        root, DEFAULT_CONFIG)) else FALLBACK_CONFIG
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        '--config', default=osp.join(root, default), help='tiny config')
+        '--config', default=osp.join(root, DEFAULT_CONFIG),
+        help='tiny config')
     parser.add_argument('--work-dir', default='work_dirs/quick_start')
     parser.add_argument('--data-root', default='data/synthetic_crowdhuman/')
     parser.add_argument('--num-train', type=int, default=300)

@@ -7,13 +7,10 @@ import pytest
 import torch
 from conftest import FCOS_TINY, run, train
 
-DIST_CONFIGS = [FCOS_TINY]
-for _cfg in ('configs/lla/lla_tiny_synthetic.py',
-             'configs/poto/poto-3dmf-aux_tiny_synthetic.py'):
-    DIST_CONFIGS.append(
-        pytest.param(_cfg, marks=pytest.mark.skipif(
-            not osp.exists(osp.join(osp.dirname(osp.dirname(osp.dirname(
-                osp.abspath(__file__)))), _cfg)), reason=f'{_cfg} missing')))
+DIST_CONFIGS = [
+    FCOS_TINY, 'configs/lla/lla_tiny_synthetic.py',
+    'configs/poto/poto-3dmf-aux_tiny_synthetic.py'
+]
 
 
 def _scalars(work_dir):
