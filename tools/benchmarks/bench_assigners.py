@@ -13,8 +13,10 @@ are fed to
 
 * ``LLA``: ``mmlla``'s ``LossAwareAssigner`` (defaults: topk 10, reg 1.5);
 * ``dense``: the reference below, written from the spec (§1) literally: the
-  (G, A, C) focal-loss tensor, the (G, A) cost, top-k per GT, then the
-  cheapest GT of every point. Its ``gt_inds`` must equal LLA's exactly;
+  (G, A, C) focal-loss tensor, the (G, A) cost, top-k per GT; a point
+  chosen once goes to its GT, a point chosen several times to the argmin of
+  its whole cost column (every GT and ignore region, chosen or not). Its
+  ``gt_inds`` must equal LLA's exactly;
 * mmdet's ``DynamicSoftLabelAssigner`` (``DSLA``, RTMDet; logits in),
   ``SimOTAAssigner`` (YOLOX) and ``ATSSAssigner`` (square anchors of 8
   strides at the points, ``num_level_priors``), with their defaults.
@@ -93,15 +95,16 @@ def dense_lla_reference(priors, scores, bboxes, gt_boxes, gt_labels,
     k = min(TOPK, num_points)
     index = cost.topk(k, dim=1, largest=False).indices
     chosen = torch.zeros_like(inside).scatter_(1, index, True)
-    # 4. a point chosen several times goes to the cheapest GT (first on ties)
-    best_cost, best_row = torch.where(chosen, cost,
-                                      torch.full_like(cost,
-                                                      float('inf'))).min(0)
-    gt_inds = torch.where(torch.isfinite(best_cost), best_row + 1,
-                          torch.zeros_like(best_row))
-    # 6. points that went to an ignore region
-    return torch.where(best_row >= num_gts, -torch.ones_like(gt_inds),
-                       gt_inds) * torch.isfinite(best_cost)
+    # 4. a point chosen by one row goes to that row; a point chosen by
+    # several rows goes to the cheapest row of its whole cost column, chosen
+    # or not (first on ties)
+    num_claims = chosen.sum(dim=0)
+    only_row = chosen.to(torch.uint8).argmax(dim=0)  # its row if chosen once
+    row = torch.where(num_claims >= 2, cost.argmin(dim=0), only_row)
+    gt_inds = torch.where(row < num_gts, row + 1, -torch.ones_like(row))
+    # 5. and 6.: unchosen points are background; points that went to an
+    # ignore region are -1
+    return torch.where(num_claims > 0, gt_inds, torch.zeros_like(gt_inds))
 
 
 def make_case(img_hw, num_gts, num_classes, num_ignore, seed, device):

@@ -1,5 +1,6 @@
+from .defcn_fcos_head import DeFCNFCOSHead
 from .lla_head import LLAHead
 from .lla_retina_head import LLARetinaHead
 from .poto_head import POTOHead
 
-__all__ = ['LLAHead', 'LLARetinaHead', 'POTOHead']
+__all__ = ['DeFCNFCOSHead', 'LLAHead', 'LLARetinaHead', 'POTOHead']

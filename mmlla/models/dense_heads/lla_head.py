@@ -1,31 +1,22 @@
 """LLA.FCOS: an FCOS head trained with loss-aware label assignment."""
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from mmcv.cnn import Scale
-from mmdet.models.dense_heads import FCOSHead
-from mmdet.models.dense_heads.anchor_free_head import AnchorFreeHead
+from mmdet.models.dense_heads import AnchorFreeHead
 from mmdet.models.utils import multi_apply
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures.bbox import bbox_overlaps, get_box_tensor
 from mmdet.utils import ConfigType, InstanceList, OptInstanceList, reduce_mean
-from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch import Tensor
+
+from .crowd_head_mixin import CrowdHeadMixin, flatten_levels
 
 DEFAULT_ASSIGNER = dict(type='LossAwareAssigner', topk=10, reg_cost=1.5,
                         alpha=0.25, gamma=2.0)
 DEFAULT_NORM = dict(type='GN', num_groups=32, requires_grad=True)
-
-
-def flatten_levels(maps: List[Tensor], channels: int) -> Tensor:
-    """Per-level ``(N, K * channels, H, W)`` maps to ``(N, A, channels)``,
-    levels concatenated in order, row-major inside a level (the order of
-    mmdet's prior generators)."""
-    return torch.cat([
-        m.permute(0, 2, 3, 1).reshape(m.size(0), -1, channels) for m in maps
-    ], dim=1)
 
 
 class LossAwareTargetMixin:
@@ -114,47 +105,64 @@ class LossAwareTargetMixin:
         return labels, bbox_targets, result.gt_inds >= 0
 
 
+def count_assigned(labels: Tensor, valid: Tensor, num_classes: int) -> Tensor:
+    """LLA's normaliser ``num_fg``: every point taken by a row after the
+    conflict step, points taken by ignore regions included (the reference
+    sums its whole matching matrix), averaged over GPUs, at least 1.
+
+    Args:
+        labels (Tensor): (N, A) labels, ``num_classes`` for background.
+        valid (Tensor): (N, A) False for points taken by ignore regions.
+        num_classes (int): the background label.
+    """
+    taken = (valid & (labels < num_classes)) | ~valid
+    return reduce_mean(taken.sum().float()).clamp(min=1.0)
+
+
 @MODELS.register_module()
-class LLAHead(LossAwareTargetMixin, FCOSHead):
+class LLAHead(CrowdHeadMixin, LossAwareTargetMixin, AnchorFreeHead):
     """LLA.FCOS head (`LLA: Loss-aware Label Assignment for Dense Pedestrian
     Detection <https://arxiv.org/abs/2101.04307>`_).
 
-    mmdet's FCOS towers, ``Scale`` and prior generator with GN and
-    ``norm_on_bbox`` (``ReLU(Scale(pred)) * stride``, in pixels in training
-    too, since the assigner needs decoded boxes), and a 1-channel IoU branch
-    on the regression tower in place of centerness.
+    mmdet's anchor-free towers (GN, convs with a bias), a learnable
+    ``Scale`` per level, distances ``ReLU(scale * conv(x)) * stride`` in
+    pixels, and a 1-channel IoU branch (3x3 conv) on the regression tower.
+    LLA's points sit at ``(col * s, row * s)`` (``prior_offset=0``), in
+    training and at inference.
 
     Training: ``train_cfg.assigner`` (``LossAwareAssigner`` by default)
     assigns each image on the detached predictions (``sigmoid(cls)`` and the
-    decoded boxes). Losses, all divided by the positives averaged over GPUs
-    (at least 1): focal loss on every point not given to an ignore region,
-    GIoU (weight 2) on positives, and BCE (weight 0.5) of the IoU logit
-    against the detached IoU of the positive's box with its GT.
+    decoded boxes). Losses, all divided by ``num_fg`` (every point taken by
+    a GT or an ignore region, averaged over GPUs, at least 1): focal loss on
+    every point not taken by an ignore region, GIoU (weight 2) on positives,
+    and BCE (weight 0.5) of the IoU logit against the detached IoU of the
+    positive's predicted box with its GT.
 
     Inference: the per-level top ``test_cfg.nms_pre`` points by
-    ``sigmoid(cls)`` above ``test_cfg.score_thr`` (mmdet's machinery), then
-    the score ``sqrt(sigmoid(cls) * sigmoid(iou))``, NMS and
-    ``test_cfg.max_per_img``.
+    ``sigmoid(cls)`` above ``test_cfg.score_thr``, the score
+    ``sqrt(sigmoid(cls) * sigmoid(iou))``, class-aware NMS, the best
+    ``test_cfg.max_per_img``, then boxes clipped to the image and empty ones
+    dropped.
 
     Args:
         num_classes (int): number of classes.
         in_channels (int): input channels.
-        norm_on_bbox (bool): ``ReLU(pred) * stride`` instead of ``exp``.
-            Defaults to True.
+        strides (sequence[int]): FPN strides. Defaults to P3-P7.
+        prior_offset (float): point offset in strides. Defaults to 0.0.
+        conv_bias (bool): bias in the tower convs. Defaults to True.
         loss_cls (dict): sigmoid focal loss on logits.
         loss_bbox (dict): GIoU loss on decoded boxes, weight 2.
         loss_iou (dict): sigmoid BCE of the IoU branch, weight 0.5.
         norm_cfg (dict): norm of the towers. Defaults to GN (32 groups).
-        **kwargs: :class:`FCOSHead` / :class:`AnchorFreeHead` arguments
-            (FCOS's regress ranges and centre sampling are not used;
-            ``centerness_on_reg``, True by default, puts the IoU branch on
-            the regression tower, False on the classification tower).
+        **kwargs: :class:`AnchorFreeHead` arguments.
     """
 
     def __init__(self,
                  num_classes: int,
                  in_channels: int,
-                 norm_on_bbox: bool = True,
+                 strides: Sequence[int] = (8, 16, 32, 64, 128),
+                 prior_offset: float = 0.0,
+                 conv_bias: bool = True,
                  loss_cls: ConfigType = dict(
                      type='FocalLoss',
                      use_sigmoid=True,
@@ -169,54 +177,49 @@ class LLAHead(LossAwareTargetMixin, FCOSHead):
                      loss_weight=0.5),
                  norm_cfg: ConfigType = DEFAULT_NORM,
                  **kwargs) -> None:
-        kwargs.setdefault('centerness_on_reg', True)
         super().__init__(
             num_classes=num_classes,
             in_channels=in_channels,
-            norm_on_bbox=norm_on_bbox,
+            strides=strides,
+            conv_bias=conv_bias,
             loss_cls=loss_cls,
             loss_bbox=loss_bbox,
             norm_cfg=norm_cfg,
             **kwargs)
-        del self.loss_centerness  # the IoU branch replaces centerness
+        self.set_prior_offset(prior_offset)
         self.loss_iou = MODELS.build(loss_iou)
         if self.train_cfg:
             self.assigner = TASK_UTILS.build(
                 self.train_cfg.get('assigner', DEFAULT_ASSIGNER))
 
     def _init_layers(self) -> None:
-        """FCOS towers, predictors and scales, with an IoU predictor in place
-        of the centerness one."""
+        """Towers and predictors (AnchorFreeHead), the IoU predictor on the
+        regression tower and one scale per level."""
         super()._init_layers()
-        del self.conv_centerness
         self.conv_iou = nn.Conv2d(self.feat_channels, 1, 3, padding=1)
+        self.scales = nn.ModuleList([Scale(1.0) for _ in self.strides])
+
+    def forward(
+        self, x: Tuple[Tensor]
+    ) -> Tuple[List[Tensor], List[Tensor], List[Tensor]]:
+        """Forward all levels.
+
+        Args:
+            x (tuple[Tensor]): per level (N, in_channels, H_l, W_l).
+
+        Returns:
+            tuple: per level ``cls_scores`` (N, C, H, W) logits,
+            ``bbox_preds`` (N, 4, H, W) distances (l, t, r, b) in pixels,
+            ``iou_preds`` (N, 1, H, W) IoU logits.
+        """
+        return multi_apply(self.forward_single, x, self.scales, self.strides)
 
     def forward_single(self, x: Tensor, scale: Scale,
                        stride: int) -> Tuple[Tensor, Tensor, Tensor]:
-        """One level.
-
-        Args:
-            x (Tensor): (N, in_channels, H, W) features.
-            scale (Scale): the level's learnable scale.
-            stride (int): the level's stride.
-
-        Returns:
-            tuple: ``cls_score`` (N, C, H, W) logits, ``bbox_pred``
-            (N, 4, H, W) distances (l, t, r, b) in pixels, ``iou_pred``
-            (N, 1, H, W) IoU logits.
-        """
-        # AnchorFreeHead's towers; FCOSHead's own forward_single would keep
-        # the distances in stride units during training.
-        cls_score, bbox_pred, cls_feat, reg_feat = \
-            AnchorFreeHead.forward_single(self, x)
-        iou_pred = self.conv_iou(reg_feat if self.centerness_on_reg else
-                                 cls_feat)
-        bbox_pred = scale(bbox_pred).float()
-        if self.norm_on_bbox:
-            bbox_pred = bbox_pred.clamp(min=0) * stride
-        else:
-            bbox_pred = bbox_pred.exp()
-        return cls_score, bbox_pred, iou_pred
+        """One level: class logits, pixel distances and IoU logits."""
+        cls_score, bbox_pred, _, reg_feat = self.distance_forward_single(
+            x, scale, stride)
+        return cls_score, bbox_pred, self.conv_iou(reg_feat)
 
     def loss_by_feat(
         self,
@@ -259,37 +262,21 @@ class LLAHead(LossAwareTargetMixin, FCOSHead):
             batch_gt_instances_ignore,
             num_level_priors=[len(p) for p in mlvl_priors])
         pos = valid & (labels < self.num_classes)
-        num_pos = reduce_mean(pos.sum().float()).clamp(min=1.0)
+        num_fg = count_assigned(labels, valid, self.num_classes)
 
         loss_cls = self.loss_cls(
-            logits[valid], labels[valid], avg_factor=num_pos)
+            logits[valid], labels[valid], avg_factor=num_fg)
         pos_boxes = boxes[pos]
         if len(pos_boxes) > 0:
             pos_targets = bbox_targets[pos]
             iou_targets = bbox_overlaps(
                 pos_boxes.detach(), pos_targets, is_aligned=True)
             loss_bbox = self.loss_bbox(
-                pos_boxes, pos_targets, avg_factor=num_pos)
+                pos_boxes, pos_targets, avg_factor=num_fg)
             loss_iou = self.loss_iou(
-                iou_logits[pos], iou_targets, avg_factor=num_pos)
+                iou_logits[pos], iou_targets, avg_factor=num_fg)
         else:
             # keep every branch in the graph (DDP) with a zero loss
             loss_bbox = distances.sum() * 0
             loss_iou = iou_logits.sum() * 0
         return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, loss_iou=loss_iou)
-
-    def _bbox_post_process(self,
-                           results: InstanceData,
-                           cfg: ConfigDict,
-                           rescale: bool = False,
-                           with_nms: bool = True,
-                           img_meta: Optional[dict] = None) -> InstanceData:
-        """mmdet's post-processing with the LLA score
-        ``sqrt(sigmoid(cls) * sigmoid(iou))`` (mmdet would multiply the IoU
-        probability in unrooted)."""
-        if 'score_factors' in results:
-            score_factors = results.pop('score_factors')
-            results.scores = (results.scores * score_factors).sqrt()
-        return super()._bbox_post_process(
-            results, cfg, rescale=rescale, with_nms=with_nms,
-            img_meta=img_meta)

@@ -5,14 +5,15 @@ import torch
 from mmdet.models.dense_heads import RetinaHead
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import get_box_tensor
-from mmdet.utils import InstanceList, OptInstanceList, reduce_mean
+from mmdet.utils import InstanceList, OptInstanceList
 from torch import Tensor
 
-from .lla_head import LossAwareTargetMixin, flatten_levels
+from .crowd_head_mixin import CrowdHeadMixin, flatten_levels
+from .lla_head import LossAwareTargetMixin, count_assigned
 
 
 @MODELS.register_module()
-class LLARetinaHead(LossAwareTargetMixin, RetinaHead):
+class LLARetinaHead(CrowdHeadMixin, LossAwareTargetMixin, RetinaHead):
     """RetinaNet head whose targets come from a prediction-aware assigner.
 
     mmdet's :class:`RetinaHead` (and every anchor head built on
@@ -24,8 +25,11 @@ class LLARetinaHead(LossAwareTargetMixin, RetinaHead):
     computes RetinaNet's losses on those targets: focal loss on every anchor
     not given to an ignore region, and ``loss_bbox`` on positives (on decoded
     boxes when ``reg_decoded_bbox``, else on encoded deltas), both divided by
-    the positives averaged over GPUs (at least 1). The layers, anchors and
-    inference are RetinaHead's.
+    LLA's ``num_fg`` (every anchor taken by a GT or an ignore region,
+    averaged over GPUs, at least 1). The layers and anchors are RetinaHead's;
+    inference is RetinaHead's with the boxes clipped after NMS and empty ones
+    dropped, as in the mmlla point heads. LLA.RetinaNet is in the LLA paper
+    only, not in the reference code.
 
     Args:
         *args: :class:`RetinaHead` arguments.
@@ -71,10 +75,10 @@ class LLARetinaHead(LossAwareTargetMixin, RetinaHead):
             batch_gt_instances_ignore,
             num_level_priors=[len(a) for a in mlvl_anchors])
         pos = valid & (labels < self.num_classes)
-        num_pos = reduce_mean(pos.sum().float()).clamp(min=1.0)
+        num_fg = count_assigned(labels, valid, self.num_classes)
 
         loss_cls = self.loss_cls(
-            logits[valid], labels[valid], avg_factor=num_pos)
+            logits[valid], labels[valid], avg_factor=num_fg)
         if pos.any():
             if self.reg_decoded_bbox:
                 pred, target = boxes[pos], bbox_targets[pos]
@@ -83,7 +87,7 @@ class LLARetinaHead(LossAwareTargetMixin, RetinaHead):
                 target = self.bbox_coder.encode(
                     anchors[None].expand(num_imgs, -1, -1)[pos],
                     bbox_targets[pos])
-            loss_bbox = self.loss_bbox(pred, target, avg_factor=num_pos)
+            loss_bbox = self.loss_bbox(pred, target, avg_factor=num_fg)
         else:
             loss_bbox = deltas.sum() * 0  # keep the branch in the graph
         return dict(loss_cls=loss_cls, loss_bbox=loss_bbox)

@@ -4,9 +4,10 @@ from typing import List, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.cnn import ConvModule, build_norm_layer
+from mmcv.cnn import build_norm_layer
 from mmdet.registry import MODELS
 from mmdet.utils import ConfigType
+from mmengine.model import constant_init, normal_init
 from torch import Tensor
 
 DEFAULT_NORM = dict(type='GN', num_groups=32, requires_grad=True)
@@ -14,23 +15,35 @@ DEFAULT_NORM = dict(type='GN', num_groups=32, requires_grad=True)
 
 @MODELS.register_module()
 class MaxFiltering3D(nn.Module):
-    """Max filtering across space and neighbouring FPN levels.
+    """Max filtering across space and neighbouring FPN levels (DeFCN 3DMF).
 
-    For each level ``l``: ``y_l = conv3x3(x_l)`` (+ GN when ``with_norm``);
-    the ``y`` of levels ``l - tau//2 .. l + tau//2`` that exist are resized
-    bilinearly to level ``l``'s size and stacked on a scale axis; a 3D max
-    pool of kernel ``(tau + 1, k, k)``, stride 1, "same" padding is applied
-    and level ``l``'s slice is kept; the output is
-    ``ReLU(GN(max_pooled + x_l))``.
+    For every level ``l`` with input ``x_l`` of shape (N, C, H_l, W_l):
+
+    1. ``f_l = conv3x3(x_l)``: one plain 3x3 conv (stride 1, padding 1, with
+       bias, no norm, no activation) shared by all levels; (N, C, H_l, W_l).
+    2. The ``f`` of levels ``l - tau//2 .. l + tau//2`` that exist are
+       resized bilinearly (``align_corners=False``) to (H_l, W_l) and
+       stacked on a new scale axis: (N, C, S, H_l, W_l) with
+       ``S <= tau + 1``.
+    3. A 3D max pool of kernel ``(tau + 1, k, k)``, stride 1, padding
+       ``(tau // 2, k // 2, k // 2)`` (padding never wins a max) is applied
+       and the slice of level ``l`` is kept: ``maxpool_l``, (N, C, H_l, W_l).
+    4. ``out_l = ReLU(GN(maxpool_l + x_l))`` with one GN shared by all
+       levels; with ``with_norm=False`` (DeFCN's "remove GN in 3DMF" rows)
+       ``out_l = ReLU(maxpool_l + x_l)``. There is no other norm.
+
+    The conv is initialised normal(0, 0.01) with bias 0, the GN with weight 1
+    and bias 0 (:meth:`init_weights`, also called at construction).
 
     Args:
-        in_channels (int): channels of every level (kept).
-        kernel_size (int): spatial kernel ``k``. Defaults to 3.
-        tau (int): scale extent; the kernel spans ``tau + 1`` levels.
+        in_channels (int): Channels ``C`` of every level; kept by the layer.
+        kernel_size (int): Spatial max-pool kernel ``k`` (odd). Defaults
+            to 3.
+        tau (int): Scale extent; the pool spans ``tau + 1`` levels (even).
             Defaults to 2.
-        with_norm (bool): GN after the 3x3 conv (False = DeFCN's "remove GN
-            in 3DMF" row). Defaults to True.
-        norm_cfg (dict): the norm of the conv and of the output.
+        with_norm (bool): Apply the GN after the residual sum. False drops
+            it (no norm module at all). Defaults to True.
+        norm_cfg (dict): Config of that norm. Defaults to GN with 32 groups.
     """
 
     def __init__(self,
@@ -44,28 +57,33 @@ class MaxFiltering3D(nn.Module):
         self.tau = tau
         self.margin = tau // 2
         self.with_norm = with_norm
-        self.conv = ConvModule(
-            in_channels,
-            in_channels,
-            3,
-            padding=1,
-            norm_cfg=norm_cfg if with_norm else None,
-            act_cfg=None)
-        self.norm = build_norm_layer(norm_cfg, in_channels)[1]
+        self.conv = nn.Conv2d(
+            in_channels, in_channels, 3, padding=1, bias=True)
+        if with_norm:
+            self.norm = build_norm_layer(norm_cfg, in_channels)[1]
+        else:
+            self.norm = None
         self.relu = nn.ReLU(inplace=True)
         self.max_pool = nn.MaxPool3d(
             kernel_size=(tau + 1, kernel_size, kernel_size),
             stride=1,
             padding=(tau // 2, kernel_size // 2, kernel_size // 2))
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """Conv normal(0, 0.01) with bias 0; GN weight 1, bias 0."""
+        normal_init(self.conv, mean=0, std=0.01, bias=0)
+        if self.norm is not None:
+            constant_init(self.norm, 1, bias=0)
 
     def forward(self, feats: Sequence[Tensor]) -> List[Tensor]:
         """Filter every level.
 
         Args:
-            feats (sequence[Tensor]): per level (N, C, H_l, W_l).
+            feats (sequence[Tensor]): Per level (N, C, H_l, W_l).
 
         Returns:
-            list[Tensor]: per level (N, C, H_l, W_l).
+            list[Tensor]: Per level ``out_l``, (N, C, H_l, W_l).
         """
         convs = [self.conv(x) for x in feats]
         outs = []
@@ -75,10 +93,12 @@ class MaxFiltering3D(nn.Module):
             hi = min(len(feats), lvl + self.margin + 1)
             stack = [
                 convs[k] if k == lvl else F.interpolate(
-                    convs[k], size=size, mode='bilinear')
+                    convs[k], size=size, mode='bilinear', align_corners=False)
                 for k in range(lo, hi)
             ]
-            pooled = self.max_pool(torch.stack(stack, dim=2))[:, :,
-                                                               lvl - lo]
-            outs.append(self.relu(self.norm(pooled + x)))
+            pooled = self.max_pool(torch.stack(stack, dim=2))[:, :, lvl - lo]
+            out = pooled + x
+            if self.norm is not None:
+                out = self.norm(out)
+            outs.append(self.relu(out))
         return outs

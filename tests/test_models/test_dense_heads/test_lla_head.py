@@ -1,32 +1,39 @@
-"""LLAHead (LLA.FCOS), LLARetinaHead (LLA.RetinaNet) and the reuse of the
-assigner in an unmodified mmdet detector."""
+"""LLAHead (LLA.FCOS), by value: points at offset 0, the three losses and
+LLA's normaliser recomputed independently on predictions that overlap their
+GTs, ignore exclusion, inference (score, per-level top-k, NMS, clipping
+after NMS), initialisation; and the reuse of the assigner in mmdet's YOLOX."""
 import copy
+import math
 import os.path as osp
+from unittest import mock
 
+import pytest
 import torch
 from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
-from mmdet.structures.bbox import bbox_overlaps
 from mmdet.utils import register_all_modules
 from mmengine.config import Config, ConfigDict
 from mmengine.structures import InstanceData
 
 import mmlla  # noqa: F401
 
+from head_cases import (GN4, IMG, STRIDES, bce_logits, close, crowd, decode,
+                         flat_levels, focal_from_logits, grid_points,
+                         iou_giou, onehot, planted_distances, sizes,
+                         to_levels)
+
 register_all_modules(init_default_scope=True)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(__file__))))
-IMG = 64
-STRIDES = [8, 16, 32]
-TEST_CFG = dict(nms_pre=1000, min_bbox_size=0, score_thr=0.05,
+TEST_CFG = dict(nms_pre=1000, score_thr=0.05,
                 nms=dict(type='nms', iou_threshold=0.6), max_per_img=300)
+NUM_CLASSES = 2
 
 
 def tiny_head(**kwargs):
     cfg = dict(
-        type='LLAHead', num_classes=2, in_channels=8, feat_channels=16,
-        stacked_convs=1, strides=STRIDES,
-        norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
+        type='LLAHead', num_classes=NUM_CLASSES, in_channels=8,
+        feat_channels=16, stacked_convs=1, strides=STRIDES, norm_cfg=GN4,
         train_cfg=dict(assigner=dict(type='LossAwareAssigner', topk=4)),
         test_cfg=TEST_CFG)
     cfg.update(kwargs)
@@ -44,168 +51,112 @@ def feats(seed=0, channels=8, num_imgs=2):
         for s in STRIDES)
 
 
-def batch(with_ignore=True):
-    gt = [
-        InstanceData(bboxes=torch.tensor([[4., 4., 30., 60.],
-                                          [28., 6., 56., 58.]]),
-                     labels=torch.tensor([0, 1])),
-        InstanceData(bboxes=torch.tensor([[10., 12., 40., 50.]]),
-                     labels=torch.tensor([1])),
-    ]
-    ign = [
-        InstanceData(bboxes=torch.tensor([[40., 40., 63., 63.]])
-                     if with_ignore else torch.zeros(0, 4)),
-        InstanceData(bboxes=torch.zeros(0, 4)),
-    ]
-    metas = [dict(img_shape=(IMG, IMG), pad_shape=(IMG, IMG),
-                  scale_factor=(1., 1.))] * 2
-    return gt, metas, ign
+def planted(seed=0, num_imgs=2):
+    """Per-level logits, distances (boxes overlapping the GTs) and IoU
+    logits for LLA's points (offset 0)."""
+    gts, ignores, metas = crowd(num_imgs)
+    points = grid_points(0.0)
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(num_imgs, len(points), NUM_CLASSES, generator=g)
+    dist = planted_distances(points, gts, seed)
+    iou = torch.randn(num_imgs, len(points), 1, generator=g)
+    return (to_levels(logits), to_levels(dist), to_levels(iou), gts, ignores,
+            metas, points)
 
 
-def test_forward_gives_pixel_distances_and_iou_logits():
+# ------------------------------------------------------------------ points
+def test_points_sit_at_offset_zero_in_training_and_inference():
     head = tiny_head()
-    head.train()
-    x = feats()
-    cls, box, iou = head(x)
-    assert [c.shape for c in cls] == [(2, 2, 8, 8), (2, 2, 4, 4),
-                                      (2, 2, 2, 2)]
-    assert [i.shape for i in iou] == [(2, 1, 8, 8), (2, 1, 4, 4),
-                                      (2, 1, 2, 2)]
-    assert not hasattr(head, 'conv_centerness')
-    # ReLU(Scale(raw)) * stride, in pixels in training as in testing
-    for level, stride in enumerate(STRIDES):
-        head.scales[level].scale.data.fill_(0.5)
-    cls, box, _ = head(x)
-    for level, stride in enumerate(STRIDES):
-        feat = x[level]
-        for conv in head.reg_convs:
-            feat = conv(feat)
-        raw = head.conv_reg(feat) * 0.5
-        torch.testing.assert_close(box[level], raw.clamp(min=0) * stride)
+    assert head.prior_offset == 0.0
+    cls, box, iou, gts, ign, metas, points = planted()
+    seen = []
+    real = head.assigner.assign
+
+    def spy(pred, *args, **kwargs):
+        seen.append(pred.priors.clone())
+        return real(pred, *args, **kwargs)
+
+    with mock.patch.object(head.assigner, 'assign', side_effect=spy):
+        head.loss_by_feat(cls, box, iou, gts, metas, ign)
+    torch.testing.assert_close(seen[0], points)  # (col * s, row * s, s, s)
+
+    # inference decodes at the same points: one confident point of P4 at
+    # row 1, col 2 -> (32, 16), distances 4 / 5 / 6 / 7
     head.eval()
-    torch.testing.assert_close(head(x)[1][0], box[0])
+    cls = [torch.full((1, NUM_CLASSES, h, w), -9.) for h, w in sizes()]
+    box = [torch.full((1, 4, h, w), 1.) for h, w in sizes()]
+    iou = [torch.zeros(1, 1, h, w) for h, w in sizes()]
+    cls[1][0, 0, 1, 2] = 3.
+    box[1][0, :, 1, 2] = torch.tensor([4., 5., 6., 7.])
+    res = head.predict_by_feat(cls, box, iou, batch_img_metas=metas[:1])[0]
+    assert len(res) == 1
+    close(res.bboxes, [[28., 11., 38., 23.]])
 
 
-def test_training_iterations_reduce_the_losses():
+# ------------------------------------------------------------------ losses
+def test_losses_by_value_with_lla_normaliser():
+    """Focal over the points not taken by ignore regions, GIoU x2 and IoU
+    BCE x0.5 on positives, all divided by num_fg = every point taken by a
+    GT or an ignore region (spec 1, LLA head)."""
     head = tiny_head()
-    head.train()
-    x = feats()
-    gt, metas, ign = batch()
-    opt = torch.optim.SGD(head.parameters(), lr=0.01, momentum=0.9)
-    totals = []
-    for _ in range(6):
-        losses = head.loss_by_feat(*head(x), gt, metas, ign)
-        assert set(losses) == {'loss_cls', 'loss_bbox', 'loss_iou'}
-        total = sum(losses.values())
-        assert all(torch.isfinite(v) for v in losses.values())
-        assert all(v > 0 for v in losses.values())
-        opt.zero_grad()
-        total.backward()
-        opt.step()
-        totals.append(total.item())
-    assert totals[-1] < 0.9 * totals[0], totals
+    cls, box, iou, gts, ign, metas, points = planted(seed=1)
+    losses = head.loss_by_feat(cls, box, iou, gts, metas, ign)
 
-
-def test_losses_follow_the_assignment():
-    """The three losses recomputed by hand from the assigner's own output."""
-    head = tiny_head()
-    head.train()
-    cls, box, iou = head(feats(1))
-    gt, metas, ign = batch()
-    losses = head.loss_by_feat(cls, box, iou, gt, metas, ign)
-
-    flat = lambda maps, c: torch.cat(  # noqa: E731
-        [m.permute(0, 2, 3, 1).reshape(2, -1, c) for m in maps], 1)
-    priors = torch.cat(head.prior_generator.grid_priors(
-        [c.shape[-2:] for c in cls], device='cpu', with_stride=True))
-    logits, dist, iou_l = flat(cls, 2), flat(box, 4), flat(iou, 1)[..., 0]
-    xy = priors[:, :2]
-    boxes = torch.cat([xy - dist[..., :2], xy + dist[..., 2:]], -1)
-    focal, giou, bce, num_pos = 0., 0., 0., 0
+    logits, dist = flat_levels(cls), flat_levels(box)
+    iou_logit = flat_levels(iou)[..., 0]
+    boxes = decode(points, dist)
+    focal = giou_sum = bce = 0.
+    num_fg = num_pos = num_ign = 0
     for i in range(2):
         res = head.assigner.assign(
-            InstanceData(priors=priors, scores=logits[i].sigmoid().detach(),
-                         bboxes=boxes[i].detach()), gt[i], ign[i])
-        keep = res.gt_inds >= 0
-        target = torch.zeros_like(logits[i])
-        pos = res.gt_inds > 0
-        target[pos, gt[i].labels[res.gt_inds[pos] - 1]] = 1
-        p = logits[i].sigmoid()
-        pt = torch.where(target == 1, p, 1 - p)
-        a = torch.where(target == 1, 0.25, 0.75)
-        fl = -a * (1 - pt)**2 * pt.log()
-        focal = focal + fl[keep].sum()
-        tgt_boxes = gt[i].bboxes[res.gt_inds[pos] - 1]
-        ious = bbox_overlaps(boxes[i][pos], tgt_boxes, is_aligned=True)
-        gious = bbox_overlaps(boxes[i][pos], tgt_boxes, mode='giou',
-                              is_aligned=True)
-        giou = giou + (1 - gious).sum()
-        bce = bce + torch.nn.functional.binary_cross_entropy_with_logits(
-            iou_l[i][pos], ious.detach(), reduction='sum')
+            InstanceData(priors=points, scores=logits[i].sigmoid(),
+                         bboxes=boxes[i]), gts[i], ign[i])
+        pos, ignored = res.gt_inds > 0, res.gt_inds < 0
+        labels = torch.full((len(points), ), NUM_CLASSES)
+        labels[pos] = gts[i].labels[res.gt_inds[pos] - 1]
+        valid = ~ignored
+        focal += focal_from_logits(logits[i], onehot(labels, NUM_CLASSES))[
+            valid].sum()
+        targets = gts[i].bboxes[res.gt_inds[pos] - 1]
+        iou_t, giou = iou_giou(boxes[i][pos], targets)
+        giou_sum += (1 - giou).sum()
+        bce += bce_logits(iou_logit[i][pos], iou_t).sum()
         num_pos += int(pos.sum())
-    assert num_pos > 0
-    torch.testing.assert_close(losses['loss_cls'], focal / num_pos)
-    torch.testing.assert_close(losses['loss_bbox'], 2.0 * giou / num_pos)
-    torch.testing.assert_close(losses['loss_iou'], 0.5 * bce / num_pos)
+        num_ign += int(ignored.sum())
+        num_fg += int((res.gt_inds != 0).sum())
+        # the planted boxes overlap their GTs: IoU and GIoU targets differ
+        assert 0.2 < float(iou_t.mean()) < 0.9
+        assert (iou_t - giou).abs().max() > 0.01
+    assert num_ign > 0 and num_fg == num_pos + num_ign
+    close(losses['loss_cls'], focal / num_fg)
+    close(losses['loss_bbox'], 2.0 * giou_sum / num_fg)
+    close(losses['loss_iou'], 0.5 * bce / num_fg)
 
 
-def test_ignore_assigned_points_are_excluded_from_every_loss():
+def test_ignore_assigned_points_get_no_gradient():
     head = tiny_head()
-    head.train()
-    x = feats(2)
-    gt, metas, ign = batch()
-    cls, box, iou = head(x)
-    cls = [c.detach().requires_grad_() for c in cls]
-    iou = [i.detach().requires_grad_() for i in iou]
-    box = [b.detach() for b in box]
-    losses = head.loss_by_feat(cls, box, iou, gt, metas, ign)
+    cls, box, iou, gts, ign, metas, points = planted(seed=2)
+    cls = [c.requires_grad_() for c in cls]
+    iou = [i.requires_grad_() for i in iou]
+    losses = head.loss_by_feat(cls, box, iou, gts, metas, ign)
     sum(losses.values()).backward()
-
-    priors = torch.cat(head.prior_generator.grid_priors(
-        [c.shape[-2:] for c in cls], device='cpu', with_stride=True))
-    flat = lambda maps, c: torch.cat(  # noqa: E731
-        [m.permute(0, 2, 3, 1).reshape(2, -1, c) for m in maps], 1)
-    dist = flat(box, 4)
-    boxes = torch.cat([priors[:, :2] - dist[..., :2],
-                       priors[:, :2] + dist[..., 2:]], -1)
-    labels, _, valid = head.get_targets(priors, flat(cls, 2).sigmoid(),
-                                        boxes, gt, ign)
+    labels, _, valid = head.get_targets(
+        points, flat_levels(cls).sigmoid(),
+        decode(points, flat_levels(box)), gts, ign)
     ignored = ~valid
-    assert ignored.sum() > 0 and ignored[1].sum() == 0
-    # no gradient reaches the ignore-assigned points, background ones do
-    grad = flat([c.grad for c in cls], 2).abs().sum(-1)
+    assert ignored.sum() > 0
+    grad = flat_levels([c.grad for c in cls]).abs().sum(-1)
     assert (grad[ignored] == 0).all()
-    background = valid & (labels == head.num_classes)
-    assert (grad[background] > 0).all()
-    assert (flat([i.grad for i in iou], 1)[..., 0][ignored] == 0).all()
-
-    # raising the logits there (the ignore region keeps them: they only get
-    # cheaper) leaves every loss unchanged; at background points it does not
-    def bumped(mask):
-        new = flat(cls, 2).detach().clone()
-        new[mask] += 3.0
-        out, start = [], 0
-        for c in cls:
-            n = c.shape[-2] * c.shape[-1]
-            out.append(new[:, start:start + n].reshape(
-                2, c.shape[-2], c.shape[-1], 2).permute(0, 3, 1, 2))
-            start += n
-        return head.loss_by_feat(out, box, [i.detach() for i in iou], gt,
-                                 metas, ign)
-
-    same = bumped(ignored)
-    for k in losses:
-        torch.testing.assert_close(same[k], losses[k].detach())
-    other = bumped(background & (torch.rand(background.shape) < 0.2))
-    assert not torch.allclose(other['loss_cls'], losses['loss_cls'])
+    assert (grad[valid] > 0).all()
+    assert (flat_levels([i.grad for i in iou])[..., 0][ignored] == 0).all()
 
 
-def test_no_gt_and_only_ignore_images_give_finite_losses():
+def test_no_gt_images_give_finite_losses():
     head = tiny_head()
     head.train()
     empty = InstanceData(bboxes=torch.zeros(0, 4),
                          labels=torch.zeros(0, dtype=torch.long))
-    _, metas, ign = batch()
+    _, ign, metas = crowd()
     losses = head.loss_by_feat(*head(feats(3)), [empty, empty], metas, ign)
     assert losses['loss_bbox'] == 0 and losses['loss_iou'] == 0
     assert losses['loss_cls'] > 0
@@ -214,74 +165,180 @@ def test_no_gt_and_only_ignore_images_give_finite_losses():
                if p.grad is not None)
 
 
-def test_predict_by_feat_uses_the_sqrt_score():
+# --------------------------------------------------------------- inference
+def empty_maps():
+    cls = [torch.full((1, NUM_CLASSES, h, w), -9.) for h, w in sizes()]
+    box = [torch.full((1, 4, h, w), 2.) for h, w in sizes()]
+    iou = [torch.zeros(1, 1, h, w) for h, w in sizes()]
+    return cls, box, iou
+
+
+def test_score_is_sqrt_and_the_level_top_k_ranks_the_class_score():
+    # nms_pre=1: per level the point of highest sigmoid(cls) survives, even
+    # when its IoU score makes its final score lower than another point's
+    head = tiny_head(test_cfg=dict(TEST_CFG, nms_pre=1))
+    head.eval()
+    cls, box, iou = empty_maps()
+    cls[0][0, 1, 2, 3] = 0.5      # class 1, P3 (24, 16)
+    iou[0][0, 0, 2, 3] = -4.0     # poor IoU
+    cls[0][0, 0, 6, 6] = 0.4      # lower class score, high IoU: dropped
+    iou[0][0, 0, 6, 6] = 4.0
+    cls[1][0, 0, 1, 1] = -2.9     # P4: sigmoid 0.052 > 0.05, kept
+    cls[2][0, 0, 0, 0] = -3.0     # P5: 0.047 < 0.05, dropped
+    metas = crowd(1)[2]
+    res = head.predict_by_feat(cls, box, iou, batch_img_metas=metas)[0]
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    want = sorted([math.sqrt(sig(0.5) * sig(-4.0)),
+                   math.sqrt(sig(-2.9) * 0.5)], reverse=True)
+    close(res.scores, want)
+    assert res.labels.tolist() == [0, 1]  # sqrt(0.052*.5) > sqrt(.62*.018)
+
+
+def test_boxes_clipped_after_nms_and_empty_ones_dropped():
+    # A = [-20, 8, 24, 40] (score .9) and B = [0, 8, 24, 40] (.8): IoU 0.55
+    # unclipped, 1.0 once clipped. Clipping after NMS keeps both, A clipped
+    # to the image; C lies wholly outside the original image: dropped.
     head = tiny_head()
     head.eval()
-    cls = [torch.full((1, 2, IMG // s, IMG // s), -9.0) for s in STRIDES]
-    box = [torch.full((1, 4, IMG // s, IMG // s), 4.0) for s in STRIDES]
-    iou = [torch.zeros(1, 1, IMG // s, IMG // s) for s in STRIDES]
-    cls[0][0, 1, 2, 3] = 0.5  # one point of P3: (x, y) = (28, 20), class 1
-    iou[0][0, 0, 2, 3] = -1.0
-    cls[1][0, 0, 1, 1] = -2.9  # sigmoid 0.052 > 0.05: kept; (24, 24)
-    cls[2][0, 0, 0, 0] = -3.0  # sigmoid 0.047 < 0.05: dropped
-    meta = [dict(img_shape=(IMG, IMG), scale_factor=(1., 1.))]
-    res = head.predict_by_feat(cls, box, iou, batch_img_metas=meta)[0]
-    assert len(res) == 2
-    sig = torch.sigmoid
-    want = torch.tensor([(sig(torch.tensor(0.5)) * sig(torch.tensor(-1.)))
-                         .sqrt(), (sig(torch.tensor(-2.9)) * 0.5).sqrt()])
-    torch.testing.assert_close(res.scores, want)
-    assert res.labels.tolist() == [1, 0]
-    torch.testing.assert_close(
-        res.bboxes, torch.tensor([[24., 16., 32., 24.], [20., 20., 28., 28.]]))
+    cls, box, iou = empty_maps()
+    # P3 point (col 0, row 3) = (0, 24): A; point (col 1, row 3) = (8, 24): B
+    cls[0][0, 0, 3, 0] = 2.2
+    box[0][0, :, 3, 0] = torch.tensor([20., 16., 24., 16.])
+    cls[0][0, 0, 3, 1] = 1.4
+    box[0][0, :, 3, 1] = torch.tensor([8., 16., 16., 16.])
+    metas = [dict(img_shape=(IMG, IMG), ori_shape=(32, 32),
+                  scale_factor=(2., 2.))]
+    # P5 point (32, 32) with box [30, 30, 40, 40] -> /2 = [15, 15, 20, 20]
+    # stays; point (0, 32) box [-10, 30, -2, 34] lies left of the image
+    cls[2][0, 0, 1, 1] = 0.5
+    box[2][0, :, 1, 1] = torch.tensor([2., 2., 8., 8.])
+    cls[2][0, 0, 1, 0] = 1.0
+    box[2][0, :, 1, 0] = torch.tensor([10., 2., -2., 2.])
+    res = head.predict_by_feat(cls, box, iou, batch_img_metas=metas,
+                               rescale=True)[0]
+    close(res.bboxes, [[0., 4., 12., 20.], [0., 4., 12., 20.],
+                       [15., 15., 20., 20.]])
+    assert res.bboxes.shape == (3, 4)
 
 
-def test_predict_caps_per_level_and_per_image():
-    head = tiny_head(test_cfg=dict(TEST_CFG, nms_pre=5, max_per_img=7,
+def test_nms_is_class_aware_at_0_6():
+    head = tiny_head()
+    head.eval()
+    cls, box, iou = empty_maps()
+    # two same-class boxes with IoU 0.78 > 0.6 -> one; a third of the
+    # other class at the same place stays; IoU 1/3 < 0.6 -> both stay
+    for col, c in ((2, 0), (3, 0), (4, 1)):
+        cls[0][0, c, 4, col] = 2.0 - 0.1 * col
+    box[0][0, :, 4, 2] = torch.tensor([8., 8., 8., 8.])   # [8,24,24,40]
+    box[0][0, :, 4, 3] = torch.tensor([14., 8., 2., 8.])  # [10,24,26,40]
+    box[0][0, :, 4, 4] = torch.tensor([24., 8., -8., 8.])  # [8,24,24,40]
+    metas = crowd(1)[2]
+    res = head.predict_by_feat(cls, box, iou, batch_img_metas=metas)[0]
+    assert sorted(res.labels.tolist()) == [0, 1]
+    box[0][0, :, 4, 3] = torch.tensor([8., 8., 8., 8.])  # [16,24,32,40]
+    res = head.predict_by_feat(cls, box, iou, batch_img_metas=metas)[0]
+    assert sorted(res.labels.tolist()) == [0, 0, 1]
+
+
+def test_max_per_img_keeps_the_best():
+    head = tiny_head(test_cfg=dict(TEST_CFG, max_per_img=3,
                                    nms=dict(type='nms', iou_threshold=1.0)))
     head.eval()
     g = torch.Generator().manual_seed(0)
-    cls = [torch.rand(2, 2, IMG // s, IMG // s, generator=g) + 1
-           for s in STRIDES]
-    box = [torch.rand(2, 4, IMG // s, IMG // s, generator=g) * 20 + 1
-           for s in STRIDES]
-    iou = [torch.zeros(2, 1, IMG // s, IMG // s) for s in STRIDES]
-    metas = [dict(img_shape=(IMG, IMG), scale_factor=(1., 1.))] * 2
-    results = head.predict_by_feat(cls, box, iou, batch_img_metas=metas)
-    assert [len(r) for r in results] == [7, 7]
-    head.test_cfg = ConfigDict(dict(TEST_CFG, nms_pre=5, max_per_img=300,
-                                    nms=dict(type='nms', iou_threshold=1.0)))
-    results = head.predict_by_feat(cls, box, iou, batch_img_metas=metas)
-    assert [len(r) for r in results] == [15, 15]  # 5 per level, 3 levels
-    assert results[0].bboxes.shape == (15, 4)
+    cls = [torch.randn(1, NUM_CLASSES, h, w, generator=g) for h, w in sizes()]
+    box = [torch.rand(1, 4, h, w, generator=g) * 8 + 1 for h, w in sizes()]
+    iou = [torch.randn(1, 1, h, w, generator=g) for h, w in sizes()]
+    metas = crowd(1)[2]
+    res = head.predict_by_feat(cls, box, iou, batch_img_metas=metas)[0]
+    p = flat_levels(cls)[0].sigmoid()
+    q = flat_levels(iou)[0, :, 0].sigmoid()
+    allowed = p > 0.05
+    scores = torch.where(allowed, (p * q[:, None]).sqrt(), torch.zeros(()))
+    close(res.scores, scores.flatten().sort(descending=True)[0][:3])
 
 
-def test_lla_retina_head_trains_with_anchor_priors():
+# ------------------------------------------------------------------- init
+def test_head_convs_have_bias_and_reference_init():
+    head = MODELS.build(dict(
+        type='LLAHead', num_classes=1, in_channels=64, feat_channels=64,
+        stacked_convs=2, norm_cfg=dict(type='GN', num_groups=32)))
+    head.init_weights()
+    convs = [m.conv for m in list(head.cls_convs) + list(head.reg_convs)]
+    convs += [head.conv_cls, head.conv_reg, head.conv_iou]
+    for conv in convs:
+        assert conv.bias is not None
+        assert 0.008 < float(conv.weight.std()) < 0.012
+    for conv in convs[:-3] + [head.conv_reg, head.conv_iou]:
+        assert (conv.bias == 0).all()
+    close(head.conv_cls.bias, [-math.log(0.99 / 0.01)])
+
+
+# ------------------------------------------------------------- LLA.Retina
+def retina_head():
     cfg = Config.fromfile(
         osp.join(REPO, 'configs/lla/lla-retinanet_tiny_synthetic.py'))
     head_cfg = copy.deepcopy(cfg.model.bbox_head)
     head_cfg.update(
-        num_classes=2, in_channels=8, feat_channels=16, stacked_convs=1,
-        train_cfg=cfg.model.train_cfg, test_cfg=cfg.model.test_cfg)
+        num_classes=NUM_CLASSES, in_channels=8, feat_channels=16,
+        stacked_convs=1, train_cfg=cfg.model.train_cfg,
+        test_cfg=cfg.model.test_cfg)
     head_cfg.anchor_generator.strides = STRIDES
     torch.manual_seed(0)
     head = MODELS.build(head_cfg)
     head.init_weights()
-    head.train()
+    return head
+
+
+def test_lla_retina_losses_by_value():
+    """Focal over anchors not taken by ignore regions and GIoU x2 on the
+    decoded boxes, both over num_fg (ignore claims included)."""
+    head = retina_head()
     assert head.assigner.prior_type == 'anchor'
+    gts, ign, metas = crowd()
+    anchors = torch.cat(head.prior_generator.grid_priors(sizes(), device='cpu'))
+    # anchor centres sit at (col * s, row * s): LLA's points
+    torch.testing.assert_close((anchors[:, :2] + anchors[:, 2:]) / 2,
+                               grid_points(0.0)[:, :2])
+    g = torch.Generator().manual_seed(5)
+    logits = torch.randn(2, len(anchors), NUM_CLASSES, generator=g)
+    target_boxes = decode(grid_points(0.0),
+                          planted_distances(grid_points(0.0), gts, 5))
+    deltas = torch.stack([
+        head.bbox_coder.encode(anchors, target_boxes[i]) for i in range(2)])
+    losses = head.loss_by_feat(to_levels(logits), to_levels(deltas), gts,
+                               metas, ign)
+    boxes = torch.stack([
+        head.bbox_coder.decode(anchors, deltas[i]) for i in range(2)])
+    focal = giou_sum = 0.
+    num_fg = num_pos = 0
+    for i in range(2):
+        res = head.assigner.assign(
+            InstanceData(priors=anchors, scores=logits[i].sigmoid(),
+                         bboxes=boxes[i]), gts[i], ign[i])
+        pos = res.gt_inds > 0
+        labels = torch.full((len(anchors), ), NUM_CLASSES)
+        labels[pos] = gts[i].labels[res.gt_inds[pos] - 1]
+        focal += focal_from_logits(logits[i], onehot(labels, NUM_CLASSES))[
+            res.gt_inds >= 0].sum()
+        _, giou = iou_giou(boxes[i][pos], gts[i].bboxes[res.gt_inds[pos] - 1])
+        giou_sum += (1 - giou).sum()
+        num_fg += int((res.gt_inds != 0).sum())
+        num_pos += int(pos.sum())
+    assert num_fg > num_pos > 0
+    close(losses['loss_cls'], focal / num_fg)
+    close(losses['loss_bbox'], 2.0 * giou_sum / num_fg)
+
+
+@pytest.mark.parametrize('with_ignore', [True, False])
+def test_lla_retina_trains_and_predicts(with_ignore):
+    head = retina_head()
     x = feats(4)
-    gt, metas, ign = batch()
-    opt = torch.optim.SGD(head.parameters(), lr=0.01, momentum=0.9)
-    totals = []
-    for _ in range(5):
-        losses = head.loss_by_feat(*head(x), gt, metas, ign)
-        total = sum(losses.values())
-        assert torch.isfinite(total) and losses['loss_bbox'] > 0
-        opt.zero_grad()
-        total.backward()
-        opt.step()
-        totals.append(total.item())
-    assert totals[-1] < totals[0]
+    gts, ign, metas = crowd()
+    if not with_ignore:
+        ign = None
+    losses = head.loss_by_feat(*head(x), gts, metas, ign)
+    sum(losses.values()).backward()
+    assert all(torch.isfinite(v) for v in losses.values())
     head.eval()
     res = head.predict_by_feat(*head(x), batch_img_metas=metas)
     assert len(res) == 2 and res[0].bboxes.shape[1] == 4
@@ -304,7 +361,7 @@ def test_assigner_reused_in_unmodified_mmdet_yolox():
     model = MODELS.build(model_cfg)
     model.init_weights()
     model.train()
-    gt, metas, _ = batch(with_ignore=False)
+    gt, _, metas = crowd()
     samples = []
     for inst, meta in zip(gt, metas):
         s = DetDataSample(metainfo=dict(meta, batch_input_shape=(IMG, IMG)))

@@ -8,7 +8,7 @@ from mmengine.structures import InstanceData
 
 from .one2one_center_assigner import FCOS_REGRESS_RANGES
 from .one2one_utils import (check_level_priors, empty_result, inside_prior,
-                            max_side_distance, merge_ignore,
+                            max_side_distance, gt_rows,
                             smallest_area_result)
 
 
@@ -45,15 +45,15 @@ class FCOSStyleAssigner(BaseAssigner):
         Args:
             pred_instances (InstanceData): ``priors`` (A, 4).
             gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
-            gt_instances_ignore (InstanceData, optional): ``bboxes`` (I, 4).
+            gt_instances_ignore (InstanceData, optional): not used: ignore
+                regions take no part in DeFCN's assignment.
             num_level_priors (sequence[int]): points per level (required).
 
         Returns:
             AssignResult: as :class:`POTOAssigner`.
         """
         priors = pred_instances.priors
-        gt_boxes, gt_labels, num_gts = merge_ignore(gt_instances,
-                                                    gt_instances_ignore)
+        gt_boxes, gt_labels, num_gts = gt_rows(gt_instances)
         num_rows, num_priors = len(gt_boxes), len(priors)
         if num_rows == 0 or num_priors == 0:
             return empty_result(num_gts, num_priors, priors.device)

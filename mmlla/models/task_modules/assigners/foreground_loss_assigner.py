@@ -2,6 +2,7 @@
 from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
 from mmdet.registry import TASK_UTILS
 from mmdet.structures.bbox import bbox_overlaps
@@ -10,18 +11,25 @@ from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from .one2one_utils import (check_finite, empty_result, inside_prior,
-                            merge_ignore, pairs_to_result)
+                            gt_rows, pairs_to_result)
 
 OUTSIDE_COST = 1e8
 PROB_EPS = 1e-12
 
 
-def focal_terms(prob: Tensor, alpha: float,
-                gamma: float) -> Tuple[Tensor, Tensor]:
-    """Per-element focal loss against target 1 and against target 0."""
-    pos = -alpha * (1 - prob)**gamma * torch.log(prob.clamp(min=PROB_EPS))
-    neg = -(1 - alpha) * prob**gamma * torch.log(
-        (1 - prob).clamp(min=PROB_EPS))
+def focal_terms(prob: Tensor, alpha: float, gamma: float,
+                logits: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    """Per-element focal loss against target 1 and against target 0, with
+    the logs taken from ``logits`` when given (exact where the sigmoid
+    saturates), else from the clamped probabilities."""
+    if logits is not None:
+        log_p = F.logsigmoid(logits.float())
+        log_not_p = F.logsigmoid(-logits.float())
+    else:
+        log_p = torch.log(prob.clamp(min=PROB_EPS))
+        log_not_p = torch.log((1 - prob).clamp(min=PROB_EPS))
+    pos = -alpha * (1 - prob)**gamma * log_p
+    neg = -(1 - alpha) * prob**gamma * log_not_p
     return pos, neg
 
 
@@ -63,9 +71,12 @@ class ForegroundLossAssigner(BaseAssigner):
 
         Args:
             pred_instances (InstanceData): ``priors`` (A, 4), ``scores``
-                (A, C) probabilities, ``bboxes`` (A, 4) xyxy.
+                (A, C) probabilities, ``bboxes`` (A, 4) xyxy, and optionally
+                ``logits`` (A, C) (the focal cost of the logits, as the
+                reference computes it; POTOHead passes them).
             gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
-            gt_instances_ignore (InstanceData, optional): ``bboxes`` (I, 4).
+            gt_instances_ignore (InstanceData, optional): not used: ignore
+                regions take no part in DeFCN's assignment.
 
         Returns:
             AssignResult: as :class:`POTOAssigner`.
@@ -75,8 +86,7 @@ class ForegroundLossAssigner(BaseAssigner):
         bboxes = pred_instances.bboxes
         check_finite('pred_instances.scores', scores)
         check_finite('pred_instances.bboxes', bboxes)
-        gt_boxes, gt_labels, num_gts = merge_ignore(gt_instances,
-                                                    gt_instances_ignore)
+        gt_boxes, gt_labels, num_gts = gt_rows(gt_instances)
         num_rows, num_priors = len(gt_boxes), len(priors)
         if num_rows == 0 or num_priors == 0:
             return empty_result(num_gts, num_priors, priors.device)
@@ -87,7 +97,9 @@ class ForegroundLossAssigner(BaseAssigner):
                           outside]).sort().values
 
         prob = scores[cols]
-        pos, neg = focal_terms(prob, self.alpha, self.gamma)  # (K, C)
+        logits = pred_instances.get('logits', None)
+        pos, neg = focal_terms(prob, self.alpha, self.gamma,
+                               None if logits is None else logits[cols])
         labels = gt_labels.long()
         cls_cost = neg.sum(dim=1)[None] - neg[:, labels].t() + \
             pos[:, labels].t()

@@ -34,26 +34,37 @@ class LossAwareAssigner(BaseAssigner):
     """Loss-aware label assignment (`LLA
     <https://arxiv.org/abs/2101.04307>`_).
 
-    For every (competitor ``g``, point ``a``) pair, where the competitors are
-    the ground truths followed by the ignore regions (class 0):
+    For every (row ``r``, point ``a``) pair, where the ``R = G + I`` rows
+    are the ``G`` ground truths followed by the ``I`` ignore regions (class
+    0):
 
-    ``cost[g, a] = Lcls[g, a] + reg_cost * Lreg[g, a] + 1000 * outside[g, a]``
+    ``cost[r, a] = Lcls[r, a] + reg_cost * Lreg[r, a] + 1000 * outside[r, a]``
 
     with ``Lcls`` the sigmoid focal loss of the point's class probabilities
-    against the one-hot target of ``g``'s class (summed over classes),
-    ``Lreg = -log(max(IoU(pred_box[a], g), eps))`` and ``outside`` true
-    unless all four distances from the point to the sides of ``g`` exceed
-    0.01 px. Each competitor takes its ``topk`` cheapest points over all
-    points; a point taken several times goes to the cheapest competitor
-    (the lowest index on an exact tie); a point that goes to an ignore region
-    gets ``gt_inds == -1``.
+    against the one-hot target of ``r``'s class (summed over classes),
+    ``Lreg = -log(max(IoU(pred_box[a], box[r]), eps))`` and ``outside`` true
+    unless all four distances from the point to the sides of ``box[r]``
+    exceed 0.01 px. Each row ``r`` takes the set ``S_r`` of its ``topk``
+    cheapest points over all ``A`` points (algorithms.md section 1, steps
+    1-3). With ``n[a] = #{r : a in S_r}`` the number of rows that took
+    point ``a`` (step 4):
 
-    ``Lcls`` never materialises a (G, A, C) tensor: with
+    - ``n[a] == 0``: background;
+    - ``n[a] == 1``: the one row ``r`` with ``a in S_r``;
+    - ``n[a] >= 2``: ``argmin_r cost[r, a]`` over **all** ``R`` rows, i.e.
+      the minimum of the whole cost column, which may be a row that did not
+      take ``a`` (the reference implementation's rule), the lowest row index
+      on an exact tie.
+
+    A point that goes to an ignore region gets ``gt_inds == -1``.
+
+    ``Lcls`` never materialises a (R, A, C) tensor: with
     ``NEG[a] = sum_c FLneg(p[a, c])`` the focal loss of the one-hot target of
     class ``c`` is ``NEG[a] - FLneg(p[a, c]) + FLpos(p[a, c])``, an (A, C)
-    table from which each competitor gathers its class column. The (G, A)
-    cost is built in chunks of competitors (each keeping its top-k only), so
-    memory is O(A x C + chunk x A + G x topk).
+    table from which each row gathers its class column. The (R, A) cost is
+    built in chunks of rows; a chunk leaves only each row's top-k indices
+    and updates the running (A,) column minimum and its row, so memory is
+    O(A x C + chunk x A + R x topk).
 
     Priors: ``(A, 2)`` points, ``(A, 4)`` points with strides
     ``(x, y, stride_w, stride_h)`` (mmdet's ``MlvlPointGenerator`` with
@@ -67,7 +78,8 @@ class LossAwareAssigner(BaseAssigner):
     always anchors.
 
     Args:
-        topk (int): points taken by each GT. Defaults to 10.
+        topk (int): points taken by each row (GT or ignore region).
+            Defaults to 10.
         reg_cost (float): weight of the regression cost. Defaults to 1.5.
         alpha (float): focal loss alpha. Defaults to 0.25.
         gamma (float): focal loss gamma. Defaults to 2.0.
@@ -166,50 +178,59 @@ class LossAwareAssigner(BaseAssigner):
 
     def candidates(self, points: Tensor, scores: Tensor, bboxes: Tensor,
                    gt_boxes: Tensor,
-                   gt_labels: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """Each competitor's ``topk`` cheapest points (steps 1-3).
+                   gt_labels: Tensor) -> Tuple[Tensor, Tensor]:
+        """Each row's ``topk`` cheapest points (steps 1-3) and the cheapest
+        row of every point (what step 4 needs for contested points).
 
         Args:
             points (Tensor): (A, 2) points.
             scores (Tensor): (A, C) probabilities.
             bboxes (Tensor): (A, 4) predicted xyxy boxes.
-            gt_boxes (Tensor): (R, 4) competitors' boxes.
-            gt_labels (Tensor): (R,) competitors' classes.
+            gt_boxes (Tensor): (R, 4) rows' boxes (GTs, then ignore regions).
+            gt_labels (Tensor): (R,) rows' classes.
 
         Returns:
-            tuple: ``cost`` (R, k), ``index`` (R, k) point indices and
-            ``iou`` (R, k) IoU of those points' boxes with the competitor,
-            with ``k = min(topk, A)``.
+            tuple: ``index`` (R, k) the point indices taken by each row, with
+            ``k = min(topk, A)``, and ``column_row`` (A,) long,
+            ``argmin_r cost[r, a]`` over all R rows (the first row on a tie).
         """
         num_rows, num_points = len(gt_boxes), len(points)
         k = min(self.topk, num_points)
         rows_per_chunk = max(1, MAX_PAIRS_PER_CHUNK // num_points)
         xs, ys = points[:, 0], points[:, 1]
         bboxes = bboxes.float()
-        # Fewer competitors than classes (COCO-like): each competitor's class
-        # cost from the identity, no (A, C) table; otherwise (CrowdHuman:
-        # one class, many people) the table, computed once per class.
+        # Fewer rows than classes (COCO-like): each row's class cost from the
+        # identity, no (A, C) table; otherwise (CrowdHuman: one class, many
+        # people) the table, computed once per class.
         # Decided on shapes alone: no host sync.
         if num_rows < scores.size(1):
             cls_table, neg_sum = None, self.negative_sum(scores)
         else:
             cls_table, neg_sum = self.class_cost_table(scores), None
-        costs, indices, ious = [], [], []
+        indices = []
+        # running minimum of every cost column over the chunks seen so far,
+        # and its row
+        column_min = points.new_full((num_points, ), float('inf'))
+        column_row = torch.zeros(num_points, dtype=torch.long,
+                                 device=points.device)
         for start in range(0, num_rows, rows_per_chunk):
             gts = gt_boxes[start:start + rows_per_chunk].float()
             labels = gt_labels[start:start + rows_per_chunk].long()
             x1, y1, x2, y2 = (gts[:, i:i + 1] for i in range(4))
             inside = ((xs - x1) > INSIDE_MARGIN) & ((ys - y1) > INSIDE_MARGIN)
             inside &= ((x2 - xs) > INSIDE_MARGIN) & ((y2 - ys) > INSIDE_MARGIN)
-            iou = bbox_overlaps(gts, bboxes)  # (g, A)
-            cost = iou.clamp(min=IOU_EPS).log_().mul_(-self.reg_cost)
+            cost = bbox_overlaps(gts, bboxes)  # (g, A) IoU
+            cost = cost.clamp_(min=IOU_EPS).log_().mul_(-self.reg_cost)
             cost += self.class_costs(scores, labels, cls_table, neg_sum)
             cost += (~inside).float().mul_(OUTSIDE_COST)
-            cost, index = cost.topk(k, dim=1, largest=False)
-            costs.append(cost)
-            indices.append(index)
-            ious.append(iou.gather(1, index))
-        return torch.cat(costs), torch.cat(indices), torch.cat(ious)
+            indices.append(cost.topk(k, dim=1, largest=False).indices)
+            # min(dim=0) takes the first row of the chunk on a tie; strict <
+            # keeps an earlier chunk's row on a tie across chunks
+            chunk_min, chunk_row = cost.min(dim=0)
+            better = chunk_min < column_min
+            column_min = torch.where(better, chunk_min, column_min)
+            column_row = torch.where(better, chunk_row + start, column_row)
+        return torch.cat(indices), column_row
 
     @torch.no_grad()
     def assign(self,
@@ -273,28 +294,27 @@ class LossAwareAssigner(BaseAssigner):
         if num_rows == 0 or num_points == 0:
             return AssignResult(num_gts, gt_inds, max_overlaps, labels)
 
-        cost, index, iou = self.candidates(points, scores, bboxes, gt_boxes,
-                                           gt_labels)
-        k = index.size(1)
-        cost, index, iou = cost.flatten(), index.flatten(), iou.flatten()
-        rows = torch.arange(num_rows, device=device).repeat_interleave(k)
-        # step 4 without a host sync: the cheapest claim of every point ...
-        best_cost = cost.new_full((num_points, ), float('inf')).scatter_reduce(
-            0, index, cost, reduce='amin')
-        # ... and, among the claims at that cost, the lowest competitor index
-        row_key = torch.where(cost == best_cost[index], rows,
-                              torch.full_like(rows, num_rows))
-        best_row = torch.full_like(gt_inds, num_rows).scatter_reduce(
-            0, index, row_key, reduce='amin')
-        is_gt = best_row < num_gts
-        claimed = best_row < num_rows
-        gt_inds = torch.where(is_gt, best_row + 1,
+        index, column_row = self.candidates(points, scores, bboxes, gt_boxes,
+                                            gt_labels)
+        index = index.flatten()
+        rows = torch.arange(num_rows, device=device).repeat_interleave(
+            len(index) // num_rows)
+        # step 4 without a host sync: how many rows took each point, and
+        # the sum of their indices (for a point taken once: its one row)
+        num_claims = torch.zeros_like(gt_inds).scatter_add_(
+            0, index, torch.ones_like(rows))
+        claimant = torch.zeros_like(gt_inds).scatter_add_(0, index, rows)
+        # taken once: its claimant; taken several times: the cheapest of
+        # all rows at that point (claimant or not)
+        row = torch.where(num_claims > 1, column_row, claimant)
+        claimed = num_claims > 0
+        is_gt = claimed & (row < num_gts)
+        gt_inds = torch.where(is_gt, row + 1,
                               torch.where(claimed, -1, gt_inds))
-        safe_row = best_row.clamp(max=num_rows - 1)
-        labels = torch.where(is_gt, gt_labels.long()[safe_row], labels)
-        # IoU of each positive with its GT (the winning claim's IoU)
-        won = (rows == best_row[index]) & (rows < num_gts)
-        max_overlaps = max_overlaps.scatter_reduce(
-            0, index, torch.where(won, iou, torch.zeros_like(iou)),
-            reduce='amax')
+        labels = torch.where(is_gt, gt_labels.long()[row], labels)
+        # IoU of each positive's predicted box with its GT (the winning row
+        # may not have taken the point: computed here, aligned, O(A))
+        iou = bbox_overlaps(gt_boxes.float()[row], bboxes.float(),
+                            is_aligned=True)
+        max_overlaps = torch.where(is_gt, iou, max_overlaps)
         return AssignResult(num_gts, gt_inds, max_overlaps, labels)

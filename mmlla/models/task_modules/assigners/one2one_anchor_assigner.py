@@ -8,7 +8,8 @@ from mmdet.structures.bbox import bbox_overlaps
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from .one2one_utils import empty_result, merge_ignore, pairs_to_result
+from .one2one_utils import (empty_result, gt_rows, pairs_to_result,
+                            square_anchors)
 
 
 @TASK_UTILS.register_module()
@@ -30,12 +31,7 @@ class One2OneAnchorAssigner(BaseAssigner):
 
     def point_anchors(self, priors: Tensor) -> Tensor:
         """(A, 4) points with strides -> (A, 4) square xyxy anchors."""
-        half_w = priors[:, 2] * self.anchor_scale / 2
-        half_h = priors[:, 3] * self.anchor_scale / 2
-        return torch.stack([
-            priors[:, 0] - half_w, priors[:, 1] - half_h,
-            priors[:, 0] + half_w, priors[:, 1] + half_h
-        ], dim=-1)
+        return square_anchors(priors, self.anchor_scale)
 
     @torch.no_grad()
     def assign(self,
@@ -49,14 +45,14 @@ class One2OneAnchorAssigner(BaseAssigner):
             pred_instances (InstanceData): ``priors`` (A, 4) points with
                 strides (``scores``/``bboxes`` are not used).
             gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
-            gt_instances_ignore (InstanceData, optional): ``bboxes`` (I, 4).
+            gt_instances_ignore (InstanceData, optional): not used: ignore
+                regions take no part in DeFCN's assignment.
 
         Returns:
             AssignResult: ``max_overlaps`` holds the anchor IoU.
         """
         priors = pred_instances.priors
-        gt_boxes, gt_labels, num_gts = merge_ignore(gt_instances,
-                                                    gt_instances_ignore)
+        gt_boxes, gt_labels, num_gts = gt_rows(gt_instances)
         num_rows, num_priors = len(gt_boxes), len(priors)
         if num_rows == 0 or num_priors == 0:
             return empty_result(num_gts, num_priors, priors.device)

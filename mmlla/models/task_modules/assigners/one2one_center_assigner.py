@@ -7,7 +7,7 @@ from mmdet.registry import TASK_UTILS
 from mmengine.structures import InstanceData
 
 from .one2one_utils import (INF, check_level_priors, empty_result,
-                            max_side_distance, merge_ignore,
+                            max_side_distance, gt_rows,
                             smallest_area_result)
 
 FCOS_REGRESS_RANGES = ((-1, 64), (64, 128), (128, 256), (256, 512),
@@ -47,15 +47,15 @@ class One2OneCenterAssigner(BaseAssigner):
             pred_instances (InstanceData): ``priors`` (A, 4) points with
                 strides.
             gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
-            gt_instances_ignore (InstanceData, optional): ``bboxes`` (I, 4).
+            gt_instances_ignore (InstanceData, optional): not used: ignore
+                regions take no part in DeFCN's assignment.
             num_level_priors (sequence[int]): points per level (required).
 
         Returns:
             AssignResult: as :class:`POTOAssigner`.
         """
         priors = pred_instances.priors
-        gt_boxes, gt_labels, num_gts = merge_ignore(gt_instances,
-                                                    gt_instances_ignore)
+        gt_boxes, gt_labels, num_gts = gt_rows(gt_instances)
         num_rows, num_priors = len(gt_boxes), len(priors)
         if num_rows == 0 or num_priors == 0:
             return empty_result(num_gts, num_priors, priors.device)
@@ -71,8 +71,12 @@ class One2OneCenterAssigner(BaseAssigner):
             if num > 0:
                 # per level, the one point closest to each GT centre, kept
                 # when its regression size fits the level's range
-                nearest = start + torch.cdist(
-                    centers, xy[start:start + num]).argmin(dim=1)
+                # squared distances written out: torch.cdist may take a
+                # matrix-product shortcut whose rounding breaks near-ties
+                level_xy = xy[start:start + num]
+                dist2 = (centers[:, None, 0] - level_xy[None, :, 0])**2 + \
+                    (centers[:, None, 1] - level_xy[None, :, 1])**2
+                nearest = start + dist2.argmin(dim=1)
                 size = max_side_distance(xy[nearest], gt_boxes)  # (R,)
                 ok[rows, nearest] = (size >= lo) & (size <= hi)
             start += num

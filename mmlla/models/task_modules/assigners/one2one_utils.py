@@ -1,16 +1,18 @@
-"""Helpers shared by the one-to-one assigners (POTO and the hand-crafted
-DeFCN baselines): merging ignore regions into the competitors, spatial
-priors of points, and turning matched pairs into an :obj:`AssignResult`.
+"""Helpers shared by the assigners: the competitors (ground truths, and
+for LLA the ignore regions), spatial priors of points, and turning matched
+pairs into an :obj:`AssignResult`.
 
-Ignore regions (CrowdHuman ``mask`` boxes) compete for points exactly like
-ground truths, with class 0; a point that goes to one is marked ``-1``
-(excluded from every loss).
+Ignore regions take part in LLA only (they compete for points like ground
+truths, with class 0, and a point that goes to one is marked ``-1``). DeFCN
+removes every ignore instance before assignment (POTO, its auxiliary loss,
+the one-to-one baselines, its FCOS and ATSS rows): those assigners take the
+ground truths alone (:func:`gt_rows`) and ignore ``gt_instances_ignore``.
 """
 from typing import Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.task_modules.assigners import AssignResult
-from mmdet.structures.bbox import bbox_overlaps
+from mmdet.structures.bbox import bbox_overlaps, get_box_tensor
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -31,6 +33,30 @@ def check_finite(name: str, tensor: Optional[Tensor]) -> None:
         raise ValueError(
             f'{name} contains non-finite values (NaN or Inf); the '
             'assignment is undefined. Check the learning rate / loss scale.')
+
+
+def gt_rows(gt_instances: InstanceData) -> Tuple[Tensor, Tensor, int]:
+    """The ground truths alone as competitors (DeFCN's rows: ignore regions
+    are removed before assignment, their points are ordinary candidates and
+    negatives).
+
+    Returns:
+        tuple: boxes (G, 4), labels (G,) and G.
+    """
+    boxes = get_box_tensor(gt_instances.bboxes)
+    return boxes, gt_instances.labels, len(boxes)
+
+
+def square_anchors(priors: Tensor, anchor_scale: float) -> Tensor:
+    """(..., 4) points with strides ``(x, y, stride_w, stride_h)`` ->
+    (..., 4) xyxy squares of side ``anchor_scale * stride`` centred on the
+    points (the anchors of DeFCN's Anchor and ATSS rows)."""
+    half_w = priors[..., 2] * anchor_scale / 2
+    half_h = priors[..., 3] * anchor_scale / 2
+    return torch.stack([
+        priors[..., 0] - half_w, priors[..., 1] - half_h,
+        priors[..., 0] + half_w, priors[..., 1] + half_h
+    ], dim=-1)
 
 
 def merge_ignore(

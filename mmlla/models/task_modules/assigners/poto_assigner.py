@@ -8,7 +8,7 @@ from mmengine.structures import InstanceData
 from scipy.optimize import linear_sum_assignment
 
 from .one2one_utils import (check_finite, empty_result, inside_prior,
-                            merge_ignore, pairs_to_result,
+                            gt_rows, pairs_to_result,
                             prediction_quality)
 
 OUTSIDE_QUALITY = -1.0
@@ -20,16 +20,23 @@ class POTOAssigner(BaseAssigner):
     """Prediction-aware one-to-one assignment of DeFCN.
 
     ``quality[g, a] = p[a, c_g] ** (1 - alpha) * IoU(box[a], g) ** alpha``
-    inside the spatial prior of ``g`` and ``-1`` outside; GTs (and ignore
-    regions, class 0) are matched one-to-one to points maximising the total
-    quality (Hungarian), or each takes its best point (``argmax``).
+    inside the spatial prior of ``g`` and ``-1`` outside; GTs are matched
+    one-to-one to points maximising the total quality (Hungarian), or each
+    takes its best point (``argmax``: a point taken by several GTs goes to
+    the highest quality; a taken point of quality -1 stays background).
+    Ignore regions take no part (DeFCN removes them before assignment).
+
+    Spatial prior: strictly inside the GT box (``center_sampling_radius=0``,
+    CrowdHuman), or strictly inside the square ``|x - cx| < r * s``,
+    ``|y - cy| < r * s`` (``s`` the point's stride) intersected with the
+    box (``center_sampling_radius=r``, 1.5 on COCO).
 
     The Hungarian problem is solved on the columns that can matter only:
-    every point inside some competitor's prior, plus ``R`` (number of
-    competitors) points outside every prior. Columns outside every prior are
+    every point inside some GT's prior, plus ``G`` points outside every
+    prior. Columns outside every prior are
     all ``-1`` for every row, hence interchangeable, and an optimal matching
-    uses at most ``R`` of them, so the optimum on the reduced matrix equals
-    the optimum on the full ``(R, A)`` matrix.
+    uses at most ``G`` of them, so the optimum on the reduced matrix equals
+    the optimum on the full ``(G, A)`` matrix.
 
     Args:
         alpha (float): IoU weight in the quality. Defaults to 0.8.
@@ -63,19 +70,19 @@ class POTOAssigner(BaseAssigner):
                 strides, ``scores`` (A, C) probabilities, ``bboxes`` (A, 4)
                 decoded xyxy predictions.
             gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
-            gt_instances_ignore (InstanceData, optional): ``bboxes`` (I, 4).
+            gt_instances_ignore (InstanceData, optional): not used: ignore
+                regions take no part in DeFCN's assignment.
 
         Returns:
-            AssignResult: ``gt_inds`` (A,) 0 background, k + 1 for GT k, -1
-            for points given to an ignore region.
+            AssignResult: ``gt_inds`` (A,) 0 background, k + 1 for GT k;
+            ``max_overlaps`` the IoU of a positive's box with its GT.
         """
         priors = pred_instances.priors
         scores = pred_instances.scores
         bboxes = pred_instances.bboxes
         check_finite('pred_instances.scores', scores)
         check_finite('pred_instances.bboxes', bboxes)
-        gt_boxes, gt_labels, num_gts = merge_ignore(gt_instances,
-                                                    gt_instances_ignore)
+        gt_boxes, gt_labels, num_gts = gt_rows(gt_instances)
         num_rows, num_priors = len(gt_boxes), len(priors)
         if num_rows == 0 or num_priors == 0:
             return empty_result(num_gts, num_priors, priors.device)

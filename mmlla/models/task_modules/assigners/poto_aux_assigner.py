@@ -7,7 +7,7 @@ from mmdet.registry import TASK_UTILS
 from mmengine.structures import InstanceData
 
 from .one2one_utils import (check_finite, empty_result, inside_prior,
-                            merge_ignore, pairs_to_result,
+                            gt_rows, pairs_to_result,
                             prediction_quality)
 
 NOT_POSITIVE = -1.0
@@ -24,7 +24,7 @@ class POTOAuxAssigner(BaseAssigner):
     default) of its candidates' qualities; a candidate is positive when its
     quality reaches the threshold and it lies strictly inside the GT box. A
     point claimed by several GTs goes to the highest quality. Ignore regions
-    compete like GTs (class 0); their points are marked -1.
+    take no part (DeFCN removes them before assignment).
 
     Args:
         alpha (float): IoU weight in the quality. Defaults to 0.8.
@@ -48,7 +48,8 @@ class POTOAuxAssigner(BaseAssigner):
             pred_instances (InstanceData): ``priors`` (A, 4), ``scores``
                 (A, C) probabilities, ``bboxes`` (A, 4) xyxy.
             gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
-            gt_instances_ignore (InstanceData, optional): ``bboxes`` (I, 4).
+            gt_instances_ignore (InstanceData, optional): not used: ignore
+                regions take no part in DeFCN's assignment.
             num_level_priors (list[int], optional): points per FPN level, in
                 order; one level when omitted.
 
@@ -60,8 +61,7 @@ class POTOAuxAssigner(BaseAssigner):
         bboxes = pred_instances.bboxes
         check_finite('pred_instances.scores', scores)
         check_finite('pred_instances.bboxes', bboxes)
-        gt_boxes, gt_labels, num_gts = merge_ignore(gt_instances,
-                                                    gt_instances_ignore)
+        gt_boxes, gt_labels, num_gts = gt_rows(gt_instances)
         num_rows, num_priors = len(gt_boxes), len(priors)
         if num_rows == 0 or num_priors == 0:
             return empty_result(num_gts, num_priors, priors.device)

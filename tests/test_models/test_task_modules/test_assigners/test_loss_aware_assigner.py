@@ -33,10 +33,10 @@ def preds(points, scores, bboxes):
 
 
 # ---------------------------------------------------------------- reference
-def dense_reference(points, scores, bboxes, gt_boxes, gt_labels, num_gts,
-                    topk=TOPK):
-    """The spec, literally: a (R, A, C) focal cost, a full (R, A) cost
-    matrix, top-k per row, column-wise argmin among the chosen."""
+def dense_cost(points, scores, bboxes, gt_boxes, gt_labels):
+    """The spec's cost, literally, in float64: a (R, A, C) focal loss summed
+    over classes, the written-out IoU and the in-box test. Returns the
+    (R, A) cost and the (R, A) IoU."""
     p = scores[None].double()  # (1, A, C)
     onehot = torch.nn.functional.one_hot(
         gt_labels, scores.size(1))[:, None].double()  # (R, 1, C)
@@ -57,23 +57,47 @@ def dense_reference(points, scores, bboxes, gt_boxes, gt_labels, num_gts,
     d = torch.stack([x - g[..., 0], y - g[..., 1], g[..., 2] - x,
                      g[..., 3] - y], -1)
     inside = d.min(-1).values > 0.01
-    cost = cls + REG * reg + 1000.0 * (~inside)
+    return cls + REG * reg + 1000.0 * (~inside), iou
+
+
+def dense_choices(cost, topk):
+    """(R, A) bool: the points in each row's top-k."""
     k = min(topk, cost.size(1))
     chosen = torch.zeros_like(cost, dtype=torch.bool)
     chosen.scatter_(1, cost.topk(k, dim=1, largest=False).indices, True)
-    masked = torch.where(chosen, cost, torch.full_like(cost, math.inf))
-    best_row = masked.argmin(0)
-    any_chosen = chosen.any(0)
-    gt_inds = torch.zeros(cost.size(1), dtype=torch.long)
-    gt_inds[any_chosen] = torch.where(best_row[any_chosen] < num_gts,
-                                      best_row[any_chosen] + 1,
-                                      torch.tensor(-1))
-    ious = iou[best_row, torch.arange(cost.size(1))]
-    return gt_inds, ious
+    return chosen
+
+
+def dense_reference(points, scores, bboxes, gt_boxes, gt_labels, num_gts,
+                    topk=TOPK):
+    """The spec, literally: the full (R, A) cost matrix, top-k per row; a
+    point chosen by one row goes to that row, a point chosen by >= 2 rows
+    to the argmin of its whole cost column (over all R rows, chosen or
+    not; first index on ties). Returns gt_inds (A,) and the (A,) float64
+    IoU of every point's box with its row (meaningful where chosen)."""
+    cost, iou = dense_cost(points, scores, bboxes, gt_boxes, gt_labels)
+    chosen = dense_choices(cost, topk)
+    num_claims = chosen.sum(0)
+    claimant = chosen.int().argmax(0)  # the only row where num_claims == 1
+    row = torch.where(num_claims >= 2, cost.argmin(0), claimant)
+    gt_inds = torch.where(row < num_gts, row + 1, torch.tensor(-1))
+    gt_inds = torch.where(num_claims > 0, gt_inds, torch.tensor(0))
+    return gt_inds, iou[row, torch.arange(cost.size(1))]
+
+
+def old_rule_disagreements(points, scores, bboxes, gt_boxes, gt_labels,
+                           topk):
+    """Contested points where the cheapest *claimant* (the superseded rule)
+    is not the cheapest row of the whole column (the spec's rule)."""
+    cost, _ = dense_cost(points, scores, bboxes, gt_boxes, gt_labels)
+    chosen = dense_choices(cost, topk)
+    contested = chosen.sum(0) >= 2
+    cheapest_claimant = torch.where(chosen, cost, math.inf).argmin(0)
+    return contested & (cheapest_claimant != cost.argmin(0))
 
 
 def random_case(seed, num_gts=6, num_ign=2, num_classes=3, grid=16,
-                stride=8.0):
+                stride=8.0, gt_size=(6, 46)):
     g = torch.Generator().manual_seed(seed)
     ys, xs = torch.meshgrid(torch.arange(grid), torch.arange(grid),
                             indexing='ij')
@@ -86,7 +110,8 @@ def random_case(seed, num_gts=6, num_ign=2, num_classes=3, grid=16,
     bboxes = torch.cat([points + shift - half, points + shift + half], -1)
     size = grid * stride
     rows = num_gts + num_ign
-    wh = torch.rand(rows, 2, generator=g) * 40 + 6
+    wh = torch.rand(rows, 2, generator=g) * (gt_size[1] - gt_size[0]) \
+        + gt_size[0]
     xy = torch.rand(rows, 2, generator=g) * (size - wh)
     boxes = torch.cat([xy, xy + wh], -1)
     labels = torch.randint(0, num_classes, (num_gts, ), generator=g)
@@ -120,6 +145,65 @@ def test_conflict_goes_to_the_cheapest_gt():
     res = build(topk=2).assign(preds(points, [[0.3]] * 2, boxes), gt)
     assert res.gt_inds.tolist() == [2, 1]
     assert res.max_overlaps.tolist() == pytest.approx([1.0, 1.0])
+
+
+# Rows 0 and 1 (boxes G0, G1) contain P only; row 2 (G2, taller) contains P
+# and Q. Equal scores everywhere: the class cost is one constant, the cost
+# ranks by IoU (and the 1000 outside penalty). Predicted boxes: Q's is G2
+# (IoU 1 with row 2), P's overlaps G2 most (IoU 0.875), then G0 (0.519),
+# then G1 (0.494). With topk 1, rows 0 and 1 take P, row 2 takes Q.
+CONTEST_BOXES = [[0, 0, 40, 40], [6, 0, 44, 40], [0, 0, 44, 80]]
+CONTEST_POINTS = [[22, 20], [22, 60]]  # P, Q
+CONTEST_PREDS = [[0, 0, 44, 70], [0, 0, 44, 80]]
+
+
+def contest_pred():
+    return preds(CONTEST_POINTS, [[0.5]] * 2, CONTEST_PREDS)
+
+
+def test_contested_point_goes_to_cheapest_row_even_if_it_did_not_take_it():
+    # P is contested by rows 0 and 1; row 2 did not take it (Q is cheaper
+    # for row 2) but has the lowest cost at P of all rows: P goes to row 2.
+    # (The superseded rule, cheapest claimant, gave P to row 0.)
+    pred = contest_pred()
+    res = build(topk=1).assign(pred, gts(CONTEST_BOXES))
+    assert res.gt_inds.tolist() == [3, 3]
+    assert res.labels.tolist() == [0, 0]
+    # the IoU with the winning row, which never had P among its candidates
+    assert res.max_overlaps.tolist() == pytest.approx([0.875, 1.0])
+    boxes = torch.tensor(CONTEST_BOXES, dtype=torch.float32)
+    ref, _ = dense_reference(pred.priors, pred.scores, pred.bboxes, boxes,
+                             torch.zeros(3, dtype=torch.long), 3, topk=1)
+    assert ref.tolist() == [3, 3]
+    assert old_rule_disagreements(pred.priors, pred.scores, pred.bboxes,
+                                  boxes, torch.zeros(3, dtype=torch.long),
+                                  1).tolist() == [True, False]
+
+
+def test_contested_point_goes_to_a_non_claimant_ignore_region():
+    # the same geometry, row 2 an ignore region: P goes to it (-1), not to
+    # GT 0 (its cheapest claimant); Q, taken by the ignore region only, too
+    res = build(topk=1).assign(contest_pred(), gts(CONTEST_BOXES[:2]),
+                               gts(CONTEST_BOXES[2:]))
+    assert res.gt_inds.tolist() == [-1, -1]
+    assert res.labels.tolist() == [-1, -1]
+    assert res.max_overlaps.tolist() == [0, 0]
+    assert res.num_gts == 2
+
+
+def test_point_taken_once_stays_with_its_row():
+    # without row 1, P is taken by row 0 only: it stays with row 0 although
+    # row 2 (which took Q) is cheaper at P; only contested points look at
+    # the whole column
+    boxes = [CONTEST_BOXES[0], CONTEST_BOXES[2]]
+    res = build(topk=1).assign(contest_pred(), gts(boxes))
+    assert res.gt_inds.tolist() == [1, 2]
+    assert res.max_overlaps.tolist() == pytest.approx(
+        [1600 / 3080, 1.0])
+    # likewise with row 2 an ignore region
+    res = build(topk=1).assign(contest_pred(), gts(boxes[:1]),
+                               gts(boxes[1:]))
+    assert res.gt_inds.tolist() == [1, -1]
 
 
 def test_exact_tie_goes_to_the_lowest_index():
@@ -231,10 +315,113 @@ def test_matches_dense_reference(seed, chunk, num_classes, monkeypatch):
     assert pos.sum() > 0
     assert torch.equal(res.labels[pos], gt.labels[ref[pos] - 1])
     assert (res.labels[~pos] == -1).all()
-    torch.testing.assert_close(res.max_overlaps[pos], ious[pos].float())
+    torch.testing.assert_close(res.max_overlaps[pos].double(), ious[pos],
+                               rtol=1e-5, atol=1e-7)
     assert (res.max_overlaps[~pos] == 0).all()
-    # every GT keeps at most topk points
-    assert torch.bincount(ref[pos]).max() <= TOPK
+
+
+def crowded_case(seed, num_clusters=4, per_cluster=6, num_ign=6, grid=12,
+                 stride=8.0):
+    """Crowds: every GT and ignore region is a jittered copy (+-6 px) of one
+    of ``num_clusters`` boxes, and every point predicts a jittered copy
+    (+-4 px) of a random row's box, so that with a small topk many points
+    are taken by several rows. Rows: ``num_clusters * per_cluster`` GTs of
+    2 classes, then ``num_ign`` ignore regions."""
+    g = torch.Generator().manual_seed(seed)
+    ys, xs = torch.meshgrid(torch.arange(grid), torch.arange(grid),
+                            indexing='ij')
+    points = torch.stack([xs.flatten(), ys.flatten()], -1).float() * stride \
+        + stride / 2
+    size = grid * stride
+    wh = torch.rand(num_clusters, 2, generator=g) * 30 + 20
+    xy = torch.rand(num_clusters, 2, generator=g) * (size - wh)
+    centres = torch.cat([xy, xy + wh], -1)
+    num_gts = num_clusters * per_cluster
+    rows = num_gts + num_ign
+    boxes = centres[torch.arange(rows) % num_clusters] + \
+        (torch.rand(rows, 4, generator=g) - 0.5) * 12
+    source = torch.randint(0, rows, (len(points), ), generator=g)
+    bboxes = boxes[source] + (torch.rand(len(points), 4, generator=g) -
+                              0.5) * 8
+    scores = torch.rand(len(points), 2, generator=g) * 0.9 + 0.05
+    labels = torch.randint(0, 2, (num_gts, ), generator=g)
+    pred = InstanceData(priors=points, scores=scores, bboxes=bboxes)
+    gt = InstanceData(bboxes=boxes[:num_gts], labels=labels)
+    ign = InstanceData(bboxes=boxes[num_gts:])
+    all_labels = torch.cat([labels, labels.new_zeros(num_ign)])
+    return pred, gt, ign, boxes, all_labels
+
+
+@pytest.mark.parametrize('topk', [2, 3, 4])
+def test_crowded_contests_follow_the_column_minimum(topk):
+    differ_total = to_ignore_total = 0
+    for seed in range(5):
+        pred, gt, ign, boxes, labels = crowded_case(seed)
+        res = build(topk=topk).assign(pred, gt, ign)
+        ref, ious = dense_reference(pred.priors, pred.scores, pred.bboxes,
+                                    boxes, labels, len(gt), topk=topk)
+        assert torch.equal(res.gt_inds, ref), seed
+        pos = ref > 0
+        assert torch.equal(res.labels[pos], gt.labels[ref[pos] - 1])
+        assert (res.labels[~pos] == -1).all()
+        torch.testing.assert_close(res.max_overlaps[pos].double(),
+                                   ious[pos], rtol=1e-5, atol=1e-7)
+        assert (res.max_overlaps[~pos] == 0).all()
+        # contested points whose cheapest claimant is not the cheapest row
+        # of the whole column: where the superseded rule would differ
+        differ = old_rule_disagreements(pred.priors, pred.scores,
+                                        pred.bboxes, boxes, labels, topk)
+        differ_total += int(differ.sum())
+        to_ignore_total += int((differ & (ref == -1)).sum())
+    # the cases really separate the two rules (some contested points even
+    # go to an ignore region that did not take them)
+    assert differ_total > 0
+    assert to_ignore_total > 0
+
+
+@pytest.mark.parametrize('rows_per_chunk', [1, 5, 7])
+def test_chunked_rows_give_identical_results(rows_per_chunk, monkeypatch):
+    pred, gt, ign, _, _ = crowded_case(4)
+    want = build(topk=3).assign(pred, gt, ign)
+    # rows split over several chunks (30 rows, 144 points)
+    monkeypatch.setattr(lla, 'MAX_PAIRS_PER_CHUNK',
+                        rows_per_chunk * len(pred.priors))
+    got = build(topk=3).assign(pred, gt, ign)
+    assert torch.equal(got.gt_inds, want.gt_inds)
+    assert torch.equal(got.labels, want.labels)
+    assert torch.equal(got.max_overlaps, want.max_overlaps)
+
+
+@pytest.mark.parametrize('chunk_rows', [None, 1, 3])
+@pytest.mark.parametrize('last_is_ignore', [False, True])
+def test_exact_tie_across_chunks_goes_to_the_lower_row(chunk_rows,
+                                                       last_is_ignore,
+                                                       monkeypatch):
+    # rows 2 and 5 have the same box (and class 0): identical costs, so they
+    # take the same points and tie for the column minimum there (every other
+    # row is outside, +1000); rows 3 and 4 likewise tie with each other.
+    # With 3 rows per chunk, rows 2 and 5 (and 3) sit in different chunks.
+    pred, _, _ = random_case(11, num_gts=0, num_ign=0, num_classes=1)
+    shared, twin = [8, 8, 40, 40], [80, 80, 120, 120]
+    far = [[80, 8, 120, 40], [8, 80, 40, 120]]
+    boxes = far + [shared, twin, twin, shared]
+    if chunk_rows is not None:
+        monkeypatch.setattr(lla, 'MAX_PAIRS_PER_CHUNK',
+                            chunk_rows * len(pred.priors))
+    if last_is_ignore:  # row 5 an ignore region: the GT (row 2) still wins
+        res = build(topk=4).assign(pred, gts(boxes[:5]), gts(boxes[5:]))
+    else:
+        res = build(topk=4).assign(pred, gts(boxes))
+    got = res.gt_inds
+    assert int((got == 3).sum()) == 4  # row 2 keeps all its points
+    assert int((got == 4).sum()) == 4  # row 3 keeps all its points
+    assert not ((got == 5) | (got == 6) | (got == -1)).any()
+    assert set(got.unique().tolist()) == {0, 1, 2, 3, 4}
+    ref, _ = dense_reference(pred.priors, pred.scores, pred.bboxes,
+                             torch.tensor(boxes, dtype=torch.float32),
+                             torch.zeros(6, dtype=torch.long),
+                             5 if last_is_ignore else 6, topk=4)
+    assert torch.equal(got, ref)
 
 
 def test_class_cost_identity_is_exact():
