@@ -1,4 +1,5 @@
-# A tiny ATSS that trains on synthetic crowds on a CPU in minutes.
+# A tiny twin of atss_r50_crowdhuman.py (DeFCN's point ATSS) that trains on
+# synthetic crowds on a CPU in minutes.
 _base_ = ['../_base_/models/atss_r50_fpn.py', '../_base_/tiny_synthetic.py']
 
 model = dict(

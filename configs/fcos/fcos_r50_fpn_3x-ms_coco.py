@@ -1,6 +1,6 @@
-# FCOS R50-FPN on COCO (one-to-many, NMS 0.6, 100 detections), 3x +
-# multi-scale: GN head, norm-on-bbox, centerness on the regression tower,
-# centre sampling 1.5, GIoU x2.
+# DeFCN's FCOS row on COCO (fcos.res50.fpn.coco.800size.3x_ms): the
+# CrowdHuman FCOS model for 80 classes, 100 detections per image, 3x +
+# multi-scale.
 _base_ = [
     '../_base_/models/fcos_r50_fpn.py',
     '../_base_/datasets/coco_detection_ms.py',

@@ -1,4 +1,5 @@
-# A tiny LLA.FCOS that trains on synthetic crowds on a CPU in minutes.
+# A tiny twin of lla_r50_crowdhuman.py (LLA.FCOS) that trains on synthetic
+# crowds on a CPU in minutes.
 _base_ = [
     '../_base_/models/lla_fcos_r50_fpn.py', '../_base_/tiny_synthetic.py'
 ]

@@ -1,14 +1,8 @@
-# POTO + 3DMF + auxiliary one-to-many loss on COCO, 3x + multi-scale.
+# DeFCN's POTO + 3DMF + Aux row on COCO
+# (poto.res50.fpn.coco.800size.3x_ms.3dmf.aux): the 3DMF COCO row plus the
+# auxiliary one-to-many loss stated in the POTO model base.
 _base_ = './poto-3dmf_r50_fpn_3x-ms_coco.py'
 
 model = dict(
-    bbox_head=dict(
-        aux_loss=dict(
-            _delete_=True,
-            type='FocalLoss',
-            use_sigmoid=True,
-            gamma=2.0,
-            alpha=0.25,
-            loss_weight=1.0)),
-    train_cfg=dict(aux_assigner=dict(type='POTOAuxAssigner', alpha=0.8,
-                                     topk=9)))
+    bbox_head=dict(aux_loss=dict(_delete_=True, **_base_.poto_aux_loss)),
+    train_cfg=dict(aux_assigner=_base_.poto_aux_assigner))

@@ -1,18 +1,8 @@
-# POTO on COCO with the "6x" schedule as DeFCN's reference config runs it:
-# 720000 iterations at 16 images per batch, steps at 660000 and 700000.
-_base_ = './poto_r50_fpn_3x-ms_coco.py'
-
-max_iters = 720000
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
-param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-        end=1000),
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=max_iters,
-        by_epoch=False,
-        milestones=[660000, 700000],
-        gamma=0.1)
+# DeFCN's POTO row with the 6x schedule (poto.res50.fpn.coco.800size.6x_ms):
+# the POTO COCO row (same model and data bases) with the 6x schedule, 540k
+# iterations (steps at 480k and 520k).
+_base_ = [
+    '../_base_/models/poto_r50_fpn_coco.py',
+    '../_base_/datasets/coco_detection_ms.py',
+    '../_base_/schedules/schedule_6x.py', '../_base_/default_runtime.py'
 ]

@@ -1,4 +1,5 @@
-# A tiny POTO that trains on synthetic crowds on a CPU in minutes.
+# A tiny twin of poto_r50_crowdhuman.py that trains on synthetic crowds on a
+# CPU in minutes.
 _base_ = ['../_base_/models/poto_r50_fpn.py', '../_base_/tiny_synthetic.py']
 
 model = dict(

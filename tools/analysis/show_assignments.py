@@ -86,6 +86,8 @@ def predict_points(model, data):
         tuple: priors (A, 4) ``(x, y, stride, stride)``, scores (A, C),
         bboxes (A, 4) xyxy, points per level.
     """
+    from mmdet.models.task_modules.prior_generators import \
+        MlvlPointGenerator
     from mmdet.structures.bbox import distance2bbox
     head = model.bbox_head
     batch = model.data_preprocessor(pseudo_collate([data]), training=False)
@@ -95,7 +97,7 @@ def predict_points(model, data):
     priors = head.prior_generator.grid_priors(
         sizes, dtype=cls_scores[0].dtype, device=cls_scores[0].device,
         with_stride=True)
-    if priors[0].shape[-1] == 4 and not hasattr(head, 'norm_on_bbox'):
+    if not isinstance(head.prior_generator, MlvlPointGenerator):
         raise ValueError(f'{type(head).__name__} is not a point-based head')
     scores = torch.cat([
         c[0].permute(1, 2, 0).reshape(-1, head.cls_out_channels)

@@ -1,5 +1,7 @@
 # COCO 2017 detection, mmdet's data settings, with the "ms" training scales
-# of the DeFCN recipe: shorter side 640..800 (step 32), longer side <= 1333.
+# of the DeFCN recipe: shorter side 640..800 (step 32), longer side <= 1333,
+# flip; test at 800 / 1333 (mmdet's base). mmdet's base also sets 2 images
+# per GPU: 16 per batch on 8 GPUs, the total the schedules' lr is for.
 _base_ = 'mmdet::_base_/datasets/coco_detection.py'
 
 train_pipeline = [
@@ -11,6 +13,11 @@ train_pipeline = [
                 (1333, 768), (1333, 800)],
         keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
+    # boxes left empty after the (clipping) resize are dropped, the image
+    # kept, as detectron2's filter_empty_instances; see crowdhuman.py
+    dict(
+        type='FilterAnnotations', min_gt_bbox_wh=(1e-5, 1e-5),
+        keep_empty=False),
     dict(type='PackDetInputs')
 ]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))

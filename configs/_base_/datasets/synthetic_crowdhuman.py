@@ -9,6 +9,10 @@ train_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='Resize', scale=(320, 240), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
+    # as in crowdhuman.py: drop boxes left empty, keep the image
+    dict(
+        type='FilterAnnotations', min_gt_bbox_wh=(1e-5, 1e-5),
+        keep_empty=False),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
@@ -20,6 +24,7 @@ test_pipeline = [
         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
                    'scale_factor'))
 ]
+# 4 images per batch on one CPU (the tiny schedule's lr is for that).
 train_dataloader = dict(
     batch_size=4,
     num_workers=0,

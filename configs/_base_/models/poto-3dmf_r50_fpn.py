@@ -1,8 +1,6 @@
-# POTO + 3D max filtering: probability = sigmoid(cls) * sigmoid(filter).
+# DeFCN's POTO + 3DMF row (poto.res50.fpn.crowdhuman.800size.30k.3dmf): the
+# POTO row with 3D max filtering (filter_cfg in the POTO base); probability
+# = sigmoid(cls) * sigmoid(filter), focal loss on it.
 _base_ = './poto_r50_fpn.py'
 
-model = dict(
-    bbox_head=dict(
-        with_3dmf=True,
-        filter_cfg=dict(
-            type='MaxFiltering3D', kernel_size=3, tau=2, with_norm=True)))
+model = dict(bbox_head=dict(with_3dmf=True))

@@ -69,6 +69,8 @@ class DeFCNFCOSHead(CrowdHeadMixin, AnchorFreeHead):
         conv_bias (bool): bias in the tower convs. Defaults to True.
         centerness_on_reg (bool): centerness on the regression tower.
             Defaults to True.
+        norm_on_bbox (bool): mmdet's FCOSHead name for the
+            ``ReLU(...) * stride`` regression; only True is supported.
         loss_cls (dict): sigmoid focal loss on logits.
         loss_bbox (dict): GIoU loss (weight 1.0 for FCOS, 2.0 for ATSS).
         loss_centerness (dict): sigmoid BCE of the centerness.
@@ -83,6 +85,7 @@ class DeFCNFCOSHead(CrowdHeadMixin, AnchorFreeHead):
                  prior_offset: float = 0.5,
                  conv_bias: bool = True,
                  centerness_on_reg: bool = True,
+                 norm_on_bbox: bool = True,
                  loss_cls: ConfigType = dict(
                      type='FocalLoss',
                      use_sigmoid=True,
@@ -97,6 +100,11 @@ class DeFCNFCOSHead(CrowdHeadMixin, AnchorFreeHead):
                      loss_weight=1.0),
                  norm_cfg: ConfigType = DEFAULT_NORM,
                  **kwargs) -> None:
+        if not norm_on_bbox:
+            raise ValueError(
+                'DeFCNFCOSHead regresses ReLU(scale * conv(x)) * stride '
+                '(norm_on_bbox=True), as the reference code does')
+        self.norm_on_bbox = norm_on_bbox
         self.centerness_on_reg = centerness_on_reg
         super().__init__(
             num_classes=num_classes,
