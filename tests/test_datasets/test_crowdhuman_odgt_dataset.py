@@ -35,9 +35,9 @@ def _write(root, records, sizes=None, raw_lines=None):
 
 
 def _build(root, **kwargs):
+    kwargs.setdefault('pipeline', [])
     return CrowdHumanODGTDataset(
-        data_root=str(root), ann_file='annotation_val.odgt', pipeline=[],
-        **kwargs)
+        data_root=str(root), ann_file='annotation_val.odgt', **kwargs)
 
 
 def test_boxes_ignore_regions_and_sizes(tmp_path):
@@ -65,10 +65,95 @@ def test_boxes_ignore_regions_and_sizes(tmp_path):
     assert inst[0]['vbox'] == [12, 22, 32, 52]
     assert inst[0]['hbox'] == [15, 20, 23, 29]
     assert (inst[0]['bbox_label'], inst[0]['ignore_flag']) == (0, 0)
-    # tag != person and extra.ignore != 0 are both ignore regions
+    # extra.ignore != 0 makes both an ignore region (the mask box and the
+    # person)
     assert [(i['bbox_label'], i['ignore_flag']) for i in inst[1:]] == [
         (-1, 1), (-1, 1)
     ]
+
+
+def _spec_train_ignore(ann, body):
+    """docs/algorithms.md §6 restated: in training a box is an ignore
+    region iff its extra.ignore is non-zero, whatever its tag; with the head
+    box also iff its head_attr.ignore is non-zero (kept, §6 is silent)."""
+    if ann.get('extra', {}).get('ignore', 0) != 0:
+        return True
+    return body == 'head' and ann.get('head_attr', {}).get('ignore', 0) != 0
+
+
+def test_training_ignore_rule_is_extra_ignore_not_tag(tmp_path):
+    boxes = [
+        dict(tag='mask', fbox=[0, 0, 20, 40], extra=dict(ignore=0)),
+        dict(tag='person', fbox=[0, 0, 20, 40], extra=dict(ignore=1)),
+        dict(tag='background', fbox=[0, 0, 20, 40], extra=dict(ignore=0)),
+        dict(tag='mask', fbox=[0, 0, 20, 40]),  # no extra: ignore 0
+        dict(tag='person', fbox=[0, 0, 20, 40], extra=dict(ignore=2)),
+        dict(tag='mask', fbox=[0, 0, 20, 40], extra=dict(ignore=1)),
+    ]
+    _write(tmp_path, [dict(ID='a', gtboxes=boxes)])
+    inst = _build(tmp_path).get_data_info(0)['instances']
+    # a mask box with ignore 0 is a person GT; a person with ignore 1 not
+    assert [i['ignore_flag'] for i in inst] == [0, 1, 0, 0, 1, 1]
+    assert [i['bbox_label'] for i in inst] == [0, -1, 0, 0, -1, -1]
+
+
+@pytest.mark.parametrize('body', ['full', 'visible', 'head'])
+def test_training_ignore_rule_random_against_spec(tmp_path, body):
+    rng = np.random.default_rng(5)
+    records = []
+    for n in range(4):
+        boxes = []
+        for _ in range(30):
+            x, y = (float(v) for v in rng.integers(0, 40, 2))
+            ann = dict(tag=str(rng.choice(['person', 'mask', 'background',
+                                           'other'])),
+                       fbox=[x, y, 12, 30], vbox=[x, y, 10, 20],
+                       hbox=[x, y, 6, 6])
+            if rng.random() < 0.8:
+                ann['extra'] = dict(ignore=int(rng.integers(0, 2)))
+            if rng.random() < 0.8:
+                ann['head_attr'] = dict(ignore=int(rng.integers(0, 2)))
+            boxes.append(ann)
+        records.append(dict(ID=f'i{n}', gtboxes=boxes))
+    _write(tmp_path, records)
+    ds = _build(tmp_path, body=body)
+    key = dict(full='fbox', visible='vbox', head='hbox')[body]
+    for k, rec in enumerate(records):
+        inst = ds.get_data_info(k)['instances']
+        expected = [_spec_train_ignore(a, body) for a in rec['gtboxes']]
+        assert [bool(i['ignore_flag']) for i in inst] == expected
+        assert [i['bbox_label'] for i in inst] == [-1 if e else 0
+                                                   for e in expected]
+        assert [i['bbox'] for i in inst] == [
+            [a[key][0], a[key][1], a[key][0] + a[key][2],
+             a[key][1] + a[key][3]] for a in rec['gtboxes']]
+    assert 0 < sum(i['ignore_flag'] for k in range(4)
+                   for i in ds.get_data_info(k)['instances']) < 120
+
+
+def test_images_with_only_ignore_boxes_or_no_boxes_stay(tmp_path):
+    recs = [
+        dict(ID='only_ignore', gtboxes=[
+            dict(tag='mask', fbox=[2, 2, 20, 30], extra=dict(ignore=1)),
+            _person([30, 5, 10, 30], ignore=1)]),
+        dict(ID='none', gtboxes=[]),
+        dict(ID='one', gtboxes=[_person([5, 5, 20, 30])]),
+    ]
+    _write(tmp_path, recs)
+    ds = _build(
+        tmp_path, filter_cfg=dict(filter_empty_gt=True, min_size=32),
+        pipeline=[dict(type='LoadImageFromFile'),
+                  dict(type='LoadAnnotations', with_bbox=True),
+                  dict(type='PackDetInputs')])
+    assert len(ds) == 3
+    assert [ds.get_data_info(k)['img_id'] for k in range(3)] == [
+        'only_ignore', 'none', 'one']
+    only_ignore = ds[0]['data_samples']
+    assert only_ignore.gt_instances.bboxes.shape == (0, 4)
+    assert only_ignore.ignored_instances.bboxes.shape == (2, 4)
+    none = ds[1]['data_samples']
+    assert none.gt_instances.bboxes.shape == (0, 4)
+    assert none.ignored_instances.bboxes.shape == (0, 4)
 
 
 @pytest.mark.parametrize('body,expected', [('full', [10, 20, 40, 80]),
@@ -99,13 +184,15 @@ def test_unknown_body_rejected(tmp_path):
 
 def test_degenerate_boxes_dropped_with_one_counting_warning(tmp_path):
     _write(tmp_path, [
-        dict(ID='a', gtboxes=[_person([1, 1, 1, 30]), _person([1, 1, 20, 0.5]),
-                              _person([1, 1, 20, -3]), _person([1, 1, 9, 9])])
+        dict(ID='a', gtboxes=[_person([1, 1, 0, 30]), _person([1, 1, 20, 0]),
+                              _person([1, 1, 20, -3]), _person([1, 1, 9, 9]),
+                              _person([1, 1, 0.5, 30])])
     ])
+    # empty boxes (zero or negative width / height) go; a thin one stays
     with pytest.warns(UserWarning, match=r'dropped 3 degenerate fbox'):
         ds = _build(tmp_path)
     assert [i['bbox'] for i in ds.get_data_info(0)['instances']] == [
-        [1, 1, 10, 10]
+        [1, 1, 10, 10], [1, 1, 1.5, 31]
     ]
 
 
@@ -125,6 +212,9 @@ def test_degenerate_boxes_dropped_with_one_counting_warning(tmp_path):
      r':2: image a, box 0: non-finite "fbox"'),
     ('{"ID": "ok", "gtboxes": []}', r':2: image ID \'ok\' already appears on '
      'line 1'),
+    ('{"ID": "a", "gtboxes": [{"tag": "person", "fbox": [1, 2, 3, 4], '
+     '"extra": [1]}]}', r':2: image a, box 0: field "extra" must be an '
+     'object'),
 ])
 def test_malformed_line_names_file_and_line(tmp_path, line, match):
     good = dict(ID='ok', gtboxes=[])

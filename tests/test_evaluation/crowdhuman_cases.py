@@ -30,9 +30,12 @@ def random_case(rng, num_imgs, max_people=25, max_dets=60, p_no_dets=0.1,
     """GT records (odgt dicts) and predictions of ``num_imgs`` images.
 
     Crowds are clusters of overlapping people; ignore regions come both as
-    ``tag: mask`` and as ``person`` with ``extra.ignore: 1``; detections are
-    jittered copies of people (several per person: duplicates), random false
-    positives, boxes inside ignore regions, some crossing the border.
+    ``tag: mask`` and as ``person`` with ``extra.ignore: 1``; there are
+    ``background`` boxes (counted as GT, matched like ignore regions), with
+    ``extra.ignore`` 0 or 1, and ``mask`` boxes with ``extra.ignore: 0``;
+    detections are jittered copies of every box (several per person:
+    duplicates), random false positives, boxes inside ignore regions, some
+    crossing the border.
 
     Returns:
         tuple[list[dict], list[tuple]]: The records and, per image,
@@ -57,6 +60,14 @@ def random_case(rng, num_imgs, max_people=25, max_dets=60, p_no_dets=0.1,
                 fbox[3] *= 1.5
             elif kind < 0.16:
                 ann = dict(tag='person', extra=dict(ignore=1))
+            elif kind < 0.22:
+                # matched like an ignore region, counted as a GT
+                ann = dict(tag='background', extra=dict(ignore=0))
+            elif kind < 0.24:
+                ann = dict(tag='background', extra=dict(ignore=1))
+            elif kind < 0.26:
+                # evaluation: ignored (tag); training: a person (ignore 0)
+                ann = dict(tag='mask', extra=dict(ignore=0))
             else:
                 ann = dict(tag='person', extra=dict(ignore=0))
             x, y, bw, bh = fbox

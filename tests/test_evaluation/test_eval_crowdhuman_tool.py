@@ -106,3 +106,21 @@ def test_unknown_image_id_names_id_and_file(tool, case):
     with pytest.raises(ValueError, match=r"bad\.odgt: image ID 'not-there' "
                        r'is not in the annotation file .*gt\.odgt'):
         tool.main([gt, bad])
+
+
+def test_images_missing_from_a_results_file_count_without_detections(
+        tool, case, capsys):
+    """§6: FPPI divides by the images of the GT file: an image the results
+    file does not list is an image without detections."""
+    tmp_path, gt, _, _, preds, _ = case
+    part = write_odgt(tmp_path / 'part.odgt', crowddet_records(preds[:2]))
+    full = write_odgt(tmp_path / 'full.odgt', crowddet_records(
+        preds[:2] + [(preds[2][0], preds[2][1], np.zeros((0, 4)),
+                      np.zeros(0))]))
+    outs = tool.main([gt, part, full])
+    printed = capsys.readouterr().out
+    assert ('Warning: 1 of the 3 images of' in printed
+            and 'no prediction in' in printed)
+    assert outs['part.odgt']['num_imgs'] == 3
+    for key in ('AP50', 'mMR', 'recall', 'num_gts'):
+        assert outs['part.odgt'][key] == outs['full.odgt'][key]

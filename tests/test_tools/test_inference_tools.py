@@ -113,5 +113,9 @@ def test_show_assignments_draws_each_assigner(trained, synthetic_root,
     assert sorted(poto[(poto > 0) & (poto <= num_people)].tolist()) == list(
         range(1, num_people + 1))
     lla = results['lla'].gt_inds
-    assert (torch.bincount(lla[(lla > 0) & (lla <= num_people)]) <= 10).all()
+    # every row (person or ignore region) takes 10 points; a contested point
+    # may go to a row that did not take it, so a person can end with more
+    # than 10, but never more points are assigned than 10 per row
+    num_rows = len(rec['gtboxes'])
+    assert 0 < int((lla != 0).sum()) <= 10 * num_rows
     assert (results['fcos'].gt_inds > 0).sum() > num_people

@@ -13,7 +13,8 @@ dicts with ``img_id``, ``ori_shape`` and ``pred_instances`` holding
 header of ``--img-dir/<ID>.jpg``. The numbers are those of the
 ``CrowdHumanMRMetric`` (``docs/evaluation.md``), printed in percent; with
 ``--plot`` the miss-rate/FPPI curves of all result files are drawn on one
-log-log figure.
+log-log figure. Every image of GT_ODGT is evaluated: an image a results file
+has no record for counts as an image without detections (a warning says so).
 """
 import argparse
 import glob
@@ -190,6 +191,11 @@ def main(argv=None) -> Dict[str, dict]:
         outs[name] = evaluate_crowdhuman(
             gts, preds, iou_thr=args.iou_thr, mr_range=args.mr_range,
             source=f'the annotation file {args.gt}', show_progress=True)
+        missing = outs[name]['num_imgs'] - outs[name]['num_predicted']
+        if missing:
+            print(f'Warning: {missing} of the {outs[name]["num_imgs"]} '
+                  f'images of {args.gt} have no prediction in {path}: they '
+                  'are evaluated as images without detections')
     print(f'\n{args.body} box, IoU > {args.iou_thr}, MR{args.mr_range} '
           f'({args.gt})\n')
     print('| results | images | AP50 | mMR | recall |')

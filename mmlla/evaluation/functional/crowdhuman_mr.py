@@ -7,8 +7,10 @@ JSON file, which takes minutes on the 4370 validation images; it also fails on
 images without ground truth and returns NaN for an empty prediction set. The
 functions here reproduce its numbers with vectorised numpy:
 
-* :func:`load_crowdhuman_gt` reads a ``.odgt`` file into one compact
-  :class:`ImageGT` (boxes and an ignore mask) per image;
+* :func:`load_crowdhuman_gt` reads a ``.odgt`` file (with the dataset's strict
+  reader, :func:`mmlla.datasets.crowdhuman_odgt_dataset.read_odgt`) into one
+  compact :class:`ImageGT` (boxes and CrowdDet tags) per image; the
+  evaluation ignore rule lives in :func:`eval_tag` only;
 * :func:`match_crowdhuman_image` matches one image's detections greedily in
   score order (TP / FP / dropped in an ignore region);
 * :func:`accumulate_crowdhuman` turns all images' matches into AP50, mMR,
@@ -22,16 +24,17 @@ boxes are clipped in float64, overlaps are computed in float32 (as mmdet's
 ``bbox_overlaps``) and compared with the float32 threshold, scores are sorted
 stably, so the same detections match the same GTs.
 """
-import json
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
-from mmengine.fileio import get_text
 from mmengine.utils import ProgressBar
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
-from mmlla.datasets.crowdhuman_odgt_dataset import BODY_KEYS, PERSON_TAG
+from mmlla.datasets.crowdhuman_odgt_dataset import (BODY_KEYS, ODGTRecord,
+                                                    odgt_box_xyxy,
+                                                    odgt_ignore_flag,
+                                                    read_odgt)
 
 # Reference FPPI values of the log-average miss rate, rounded as in the
 # CrowdDet toolkit and mmdet: 9 log-spaced points in [1e-2, 1] (P. Dollar's
@@ -50,6 +53,42 @@ OVERLAP_EPS = 1e-6
 JI_EPS = 1e-6
 # Detection labels returned by match_crowdhuman_image.
 TP, FP, DROPPED = 1, 0, -1
+# CrowdDet's evaluation tags of a GT box (see eval_tag).
+PERSON, BACKGROUND, IGNORE = 1, 0, -1
+EVAL_CLASS_TAGS = {'person': PERSON, 'background': BACKGROUND}
+
+
+def eval_tag(ann: dict, body: str = 'full') -> int:
+    """The evaluation tag of one ``.odgt`` box: person, background or ignore.
+
+    ``docs/algorithms.md`` §6: "Ignore regions: [...] in evaluation, a box
+    whose tag is neither `person` nor `background`, or whose `extra.ignore`
+    is non-zero (a `background` box is matched like an ignore region but
+    counted as ground truth, as in CrowdDet's and mmdet's code)".
+
+    As CrowdDet's and mmdet's ``load_gt_boxes``: ``person`` -> 1,
+    ``background`` -> 0, any other tag -> -1, and -1 whenever
+    ``extra.ignore`` is non-zero. In matching only tag 1 boxes can be
+    matched; every other box (0 and -1) is an ignore region for the IoA test.
+    The number of ground truths (recall denominator, mMR) counts the boxes of
+    tag > -1, persons and background boxes alike.
+
+    With ``body='head'`` a box whose ``head_attr.ignore`` is non-zero is -1
+    too (mmdet's head evaluation; §6 is silent on head boxes).
+
+    Args:
+        ann: One entry of a record's ``gtboxes``.
+        body: ``'full'``, ``'visible'`` or ``'head'``.
+
+    Returns:
+        int: 1 (person), 0 (background) or -1 (ignore).
+    """
+    tag = EVAL_CLASS_TAGS.get(ann['tag'], IGNORE)
+    if odgt_ignore_flag(ann, 'extra'):
+        tag = IGNORE
+    if body == 'head' and odgt_ignore_flag(ann, 'head_attr'):
+        tag = IGNORE
+    return tag
 
 
 class ImageGT(NamedTuple):
@@ -58,60 +97,60 @@ class ImageGT(NamedTuple):
     Attributes:
         boxes (np.ndarray): (G, 4) float64 ``xyxy`` boxes as annotated
             (not clipped: the image size comes with the predictions).
-        ignore (np.ndarray): (G,) bool, True for ignore regions.
+        tags (np.ndarray): (G,) int8 :func:`eval_tag` values: 1 person,
+            0 background, -1 ignore.
     """
     boxes: np.ndarray
-    ignore: np.ndarray
+    tags: np.ndarray
+
+    @property
+    def matchable(self) -> np.ndarray:
+        """(G,) bool: the boxes a detection can match (persons)."""
+        return self.tags == PERSON
+
+    @property
+    def regions(self) -> np.ndarray:
+        """(G,) bool: the boxes of the IoA ignore test (the others)."""
+        return self.tags != PERSON
 
     @property
     def num_gts(self) -> int:
-        """Number of non-ignored boxes."""
-        return int(self.ignore.size - np.count_nonzero(self.ignore))
+        """Number of ground truths: boxes whose tag is not ignore."""
+        return int(np.count_nonzero(self.tags != IGNORE))
 
 
-def parse_crowdhuman_record(record: dict,
-                            body: str = 'full',
-                            where: str = '') -> ImageGT:
-    """Read the boxes of one ``.odgt`` record.
+def parse_crowdhuman_record(record: ODGTRecord,
+                            body: str = 'full') -> ImageGT:
+    """The evaluated boxes and :func:`eval_tag` tags of one ``.odgt`` record.
 
-    A box whose tag is not ``person`` or whose ``extra.ignore`` is non-zero
-    is an ignore region; with ``body='head'`` so is a person whose
-    ``head_attr.ignore`` is non-zero. Ignore regions that lack the evaluated
-    box key (``mask`` boxes often carry only ``fbox``) use their ``fbox``.
-    Every box is kept, degenerate ones included: each non-ignored GT counts
-    in the recall denominator, as in mmdet.
+    Boxes of tag 0 or -1 (ignore regions in matching) that lack the
+    evaluated box key (``mask`` boxes often carry only ``fbox``) use their
+    ``fbox``. Every box is kept, degenerate ones included: each counted GT
+    counts in the recall denominator, as in mmdet.
 
     Args:
-        record: One parsed line, ``{'ID': ..., 'gtboxes': [...]}``.
+        record: One record of :func:`read_odgt`.
         body: ``'full'`` (``fbox``), ``'visible'`` (``vbox``) or ``'head'``
             (``hbox``).
-        where: Location used in error messages (``file:line``).
 
     Returns:
-        ImageGT: The image's boxes (G, 4) and ignore mask (G,).
+        ImageGT: The image's boxes (G, 4) and tags (G,).
+
+    Raises:
+        ODGTFormatError: A box is missing or malformed (file, line, image
+            and box named).
     """
     key = BODY_KEYS[body]
-    gtboxes = record.get('gtboxes')
-    if not isinstance(gtboxes, list):
-        raise ValueError(f'{where}: missing or non-list field "gtboxes"')
-    boxes = np.empty((len(gtboxes), 4), dtype=np.float64)
-    ignore = np.empty(len(gtboxes), dtype=bool)
-    for k, ann in enumerate(gtboxes):
-        extra = ann.get('extra') or {}
-        ign = ann.get('tag') != PERSON_TAG or extra.get('ignore', 0) != 0
-        if body == 'head' and not ign:
-            ign = (ann.get('head_attr') or {}).get('ignore', 0) != 0
-        box = ann.get(key)
-        if box is None and ign:
-            box = ann.get('fbox')
-        if box is None or len(box) != 4:
-            raise ValueError(f'{where}: box {k} has no valid "{key}" '
-                             f'[x, y, w, h] (got {box!r})')
-        boxes[k] = box
-        ignore[k] = ign
-    # xywh -> xyxy, in float64 like mmdet (x + w, no "- 1").
-    boxes[:, 2:] += boxes[:, :2]
-    return ImageGT(boxes, ignore)
+    n = len(record.gtboxes)
+    # xywh -> xyxy in float64 like mmdet (x + w, no "- 1").
+    boxes = np.empty((n, 4), dtype=np.float64)
+    tags = np.empty(n, dtype=np.int8)
+    for k, ann in enumerate(record.gtboxes):
+        tags[k] = eval_tag(ann, body)
+        boxes[k] = odgt_box_xyxy(
+            ann, key, f'{record.where}, box {k}',
+            fbox_fallback=tags[k] != PERSON)
+    return ImageGT(boxes, tags)
 
 
 def load_crowdhuman_gt(ann_file: str,
@@ -129,27 +168,17 @@ def load_crowdhuman_gt(ann_file: str,
     Returns:
         dict[str, ImageGT]: Image ID (as a string) to its ground truth, in
         file order.
+
+    Raises:
+        ODGTFormatError: A malformed line (file and line named).
     """
     if body not in BODY_KEYS:
         raise ValueError(f'body must be one of {sorted(BODY_KEYS)}, '
                          f'got {body!r}')
-    gts = {}
-    text = get_text(ann_file, backend_args=backend_args)
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f'{ann_file}:{lineno}'
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f'{where}: not valid JSON ({e})') from None
-        if not isinstance(record, dict) or 'ID' not in record:
-            raise ValueError(f'{where}: a record needs an "ID"')
-        img_id = str(record['ID'])
-        if img_id in gts:
-            raise ValueError(f'{where}: image ID {img_id!r} appears twice')
-        gts[img_id] = parse_crowdhuman_record(record, body, where)
-    return gts
+    return {
+        rec.img_id: parse_crowdhuman_record(rec, body)
+        for rec in read_odgt(ann_file, backend_args)
+    }
 
 
 def clip_boxes(boxes: np.ndarray, img_shape: Tuple[int, int]) -> np.ndarray:
@@ -225,11 +254,12 @@ def match_crowdhuman_image(det_boxes: np.ndarray,
     """Match one image's detections to its ground truth (Caltech rule).
 
     Detections are visited in descending score order (stable: equal scores
-    keep their input order). Each takes the not-yet-matched non-ignored GT of
-    highest IoU (the first one on ties) if that IoU is > ``iou_thr``;
-    otherwise it is dropped if its IoA with some ignore region is
-    > ``iou_thr``, else it is a false positive. Boxes are clipped first
-    (:func:`clip_boxes`).
+    keep their input order). Each takes the not-yet-matched person GT
+    (tag 1) of highest IoU (the first one on ties) if that IoU is
+    > ``iou_thr``; otherwise it is dropped if its IoA (over its own area)
+    with some ignore region (a tag 0 ``background`` or tag -1 box, see
+    :func:`eval_tag`) is > ``iou_thr``, else it is a false positive. Boxes
+    are clipped first (:func:`clip_boxes`).
 
     The IoU matrix is computed once; only detections with some IoU above the
     threshold enter the greedy loop, which costs one ``argmax`` over a row of
@@ -256,7 +286,7 @@ def match_crowdhuman_image(det_boxes: np.ndarray,
     gt_boxes = clip_boxes(gt.boxes, img_shape)
     thr = np.float32(iou_thr)
 
-    pos = gt_boxes[~gt.ignore]
+    pos = gt_boxes[gt.matchable]
     if len(pos):
         iou = box_overlaps_f32(dets, pos, 'iou')
         cand = np.flatnonzero(iou.max(axis=1) > thr)
@@ -274,7 +304,7 @@ def match_crowdhuman_image(det_boxes: np.ndarray,
                     if not left:
                         break
 
-    ign = gt_boxes[gt.ignore]
+    ign = gt_boxes[gt.regions]
     if len(ign):
         unmatched = np.flatnonzero(labels == FP)
         ioa = box_overlaps_f32(dets[unmatched], ign, 'iof')
@@ -304,14 +334,14 @@ def accumulate_crowdhuman(scores: Sequence[np.ndarray],
     * recall: the recall of the whole list.
 
     Without any kept detection AP50 and recall are 0 and every miss rate is
-    1; without any non-ignored GT recall is taken as 0 (mMR 1, AP50 0).
+    1; without any GT recall is taken as 0 (mMR 1, AP50 0).
 
     Args:
         scores: Per image, (D_i,) scores as returned by
             :func:`match_crowdhuman_image`.
         labels: Per image, (D_i,) labels (1 TP, 0 FP, -1 dropped).
-        num_gts: Number of non-ignored GTs of all images.
-        num_imgs: Number of images.
+        num_gts: Number of GTs of all images (:attr:`ImageGT.num_gts`).
+        num_imgs: Number of images of the ground-truth file.
         mr_range: ``'-2'`` (FPPI 1e-2..1) or ``'-4'`` (1e-4..1).
 
     Returns:
@@ -374,10 +404,12 @@ def jaccard_index_image(det_boxes: np.ndarray,
     """mmdet's Jaccard-index terms of one image at several score thresholds.
 
     At each threshold the detections with score > thr are matched to the
-    non-ignored GTs by a maximum-cardinality bipartite matching over pairs of
-    IoU >= ``iou_thr`` (scipy's, called on the same matrix as mmdet so the
-    same pairs are chosen); unmatched detections and unmatched GTs whose IoA
-    with an ignore region is > ``iou_thr`` are discounted.
+    GTs of tag 1 or 0 (mmdet's JI matches ``background`` boxes too; §6 does
+    not define the JI) by a maximum-cardinality bipartite matching over
+    pairs of IoU >= ``iou_thr`` (scipy's, called on the same matrix as mmdet
+    so the same pairs are chosen); unmatched detections and unmatched GTs
+    whose IoA with an ignore region (tag -1) is > ``iou_thr`` are
+    discounted.
 
     Args:
         det_boxes: (D, 4) ``xyxy`` detections, in prediction order.
@@ -394,7 +426,8 @@ def jaccard_index_image(det_boxes: np.ndarray,
     scores = np.asarray(det_scores, dtype=np.float64).reshape(-1)
     dets = clip_boxes(np.asarray(det_boxes).reshape(-1, 4), img_shape)
     gt_boxes = clip_boxes(gt.boxes, img_shape)
-    pos, ign = gt_boxes[~gt.ignore], gt_boxes[gt.ignore]
+    counted = gt.tags != IGNORE
+    pos, ign = gt_boxes[counted], gt_boxes[~counted]
     thr = np.float32(iou_thr)
     iou = box_overlaps_f32(dets, pos, 'iou')
     det_in_ign = box_overlaps_f32(dets, ign, 'iof')
@@ -468,16 +501,22 @@ def evaluate_crowdhuman(gts: Dict[str, ImageGT],
                         with_ji: bool = False,
                         source: str = 'the annotation file',
                         show_progress: bool = False) -> dict:
-    """Evaluate predictions of a set of images against their ground truth.
+    """Evaluate predictions against the ground truth of a whole file.
 
-    The evaluated images are those with a prediction (possibly empty); they
-    are put in annotation-file order first, so the result does not depend on
-    the order predictions arrive in (ties between images are broken by file
+    Every image of ``gts`` (the ground-truth file) is evaluated, as in the
+    CrowdDet toolkit (``docs/algorithms.md`` §6): an image without a
+    prediction is an image without detections; it counts in the number of
+    images (FPPI) and its GTs count in the recall denominator. Images are
+    taken in annotation-file order, so the result does not depend on the
+    order predictions arrive in (ties between images are broken by file
     order, as in mmdet's metric, which requires that order).
+
+    The Jaccard index (not defined by §6) is mmdet's: over the images with
+    a prediction only.
 
     Args:
         gts: :func:`load_crowdhuman_gt` output.
-        predictions: One :class:`Prediction` per image.
+        predictions: At most one :class:`Prediction` per image.
         iou_thr: IoU threshold.
         mr_range: ``'-2'`` or ``'-4'``.
         with_ji: Also compute the Jaccard index (``JI``).
@@ -486,56 +525,56 @@ def evaluate_crowdhuman(gts: Dict[str, ImageGT],
 
     Returns:
         dict: :func:`accumulate_crowdhuman`'s output, plus ``JI`` with
-        ``with_ji``, ``num_imgs`` and ``num_gts``.
+        ``with_ji``, ``num_imgs`` (images of ``gts``), ``num_predicted``
+        (images with a prediction) and ``num_gts``.
 
     Raises:
         ValueError: A prediction's image ID is not in ``gts``, or an image
             has two predictions.
     """
-    file_index = {img_id: i for i, img_id in enumerate(gts)}
     indexed = {}
     for pred in predictions:
-        idx = file_index.get(pred.img_id)
-        if idx is None:
+        if pred.img_id not in gts:
             raise ValueError(f'image ID {pred.img_id!r} of the predictions is '
                              f'not in {source}')
-        if idx in indexed:
+        if pred.img_id in indexed:
             raise ValueError(f'image ID {pred.img_id!r} has predictions '
                              'twice')
-        indexed[idx] = pred
+        indexed[pred.img_id] = pred
     scores: List[np.ndarray] = []
     labels: List[np.ndarray] = []
     ji_terms: List[np.ndarray] = []
     num_gts = 0
-    bar = ProgressBar(len(indexed)) if show_progress else None
-    for idx in sorted(indexed):
-        pred = indexed[idx]
-        gt = gts[pred.img_id]
-        s, lb = match_crowdhuman_image(pred.bboxes, pred.scores, gt,
-                                       pred.img_shape, iou_thr)
-        scores.append(s)
-        labels.append(lb)
+    bar = ProgressBar(len(gts)) if show_progress else None
+    for img_id, gt in gts.items():
         num_gts += gt.num_gts
-        if with_ji:
-            ji_terms.append(
-                jaccard_index_image(pred.bboxes, pred.scores, gt,
-                                    pred.img_shape, iou_thr))
+        pred = indexed.get(img_id)
+        if pred is not None:
+            s, lb = match_crowdhuman_image(pred.bboxes, pred.scores, gt,
+                                           pred.img_shape, iou_thr)
+            scores.append(s)
+            labels.append(lb)
+            if with_ji:
+                ji_terms.append(
+                    jaccard_index_image(pred.bboxes, pred.scores, gt,
+                                        pred.img_shape, iou_thr))
         if bar is not None:
             bar.update()
     if bar is not None:
         print()
-    out = accumulate_crowdhuman(scores, labels, num_gts, len(indexed),
-                                mr_range)
+    out = accumulate_crowdhuman(scores, labels, num_gts, len(gts), mr_range)
     if with_ji:
         out['JI'] = accumulate_jaccard_index(ji_terms)
-    out['num_imgs'] = len(indexed)
+    out['num_imgs'] = len(gts)
+    out['num_predicted'] = len(indexed)
     out['num_gts'] = num_gts
     return out
 
 
 __all__ = [
-    'MR_REFERENCES', 'JI_SCORE_THRS', 'ImageGT', 'Prediction',
-    'parse_crowdhuman_record', 'load_crowdhuman_gt', 'clip_boxes',
-    'box_overlaps_f32', 'match_crowdhuman_image', 'accumulate_crowdhuman',
-    'jaccard_index_image', 'accumulate_jaccard_index', 'evaluate_crowdhuman'
+    'MR_REFERENCES', 'JI_SCORE_THRS', 'PERSON', 'BACKGROUND', 'IGNORE',
+    'ImageGT', 'Prediction', 'eval_tag', 'parse_crowdhuman_record',
+    'load_crowdhuman_gt', 'clip_boxes', 'box_overlaps_f32',
+    'match_crowdhuman_image', 'accumulate_crowdhuman', 'jaccard_index_image',
+    'accumulate_jaccard_index', 'evaluate_crowdhuman'
 ]

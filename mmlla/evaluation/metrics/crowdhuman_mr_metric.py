@@ -32,8 +32,10 @@ class CrowdHumanMRMetric(BaseMetric):
 
     ``process`` keeps, per image, only its ID, size and the predicted boxes
     and scores as numpy arrays; mmengine's ``collect_results`` gathers them
-    across ranks and rank 0 matches them in ``compute_metrics``. The
-    evaluated images are those with a prediction.
+    across ranks and rank 0 matches them in ``compute_metrics``. Every image
+    of ``ann_file`` is evaluated (§6: FPPI divides by the number of images
+    of the ground-truth file, recall by all its GTs); an image without a
+    prediction counts as an image without detections, with a warning.
 
     Results are fractions in [0, 1] under ``crowdhuman/``: ``AP50``, ``mMR``
     (lower is better), ``recall`` and, with ``with_ji``, ``JI``.
@@ -124,20 +126,21 @@ class CrowdHumanMRMetric(BaseMetric):
             mr_range=self.mr_range,
             with_ji=self.with_ji,
             source=f'the annotation file {self.ann_file}')
-        if out['num_imgs'] < len(self.gts):
+        if out['num_predicted'] < out['num_imgs']:
             logger.warning(
-                f'{len(self.gts) - out["num_imgs"]} of the {len(self.gts)} '
-                f'images of {self.ann_file} have no prediction and are not '
-                'evaluated')
+                f'{out["num_imgs"] - out["num_predicted"]} of the '
+                f'{out["num_imgs"]} images of {self.ann_file} have no '
+                'prediction: they are evaluated as images without '
+                'detections')
         if out['num_gts'] == 0:
-            logger.warning('no non-ignored ground truth in the evaluated '
-                           'images: recall and AP50 are 0, mMR is 1')
+            logger.warning(f'no ground truth in {self.ann_file}: recall and '
+                           'AP50 are 0, mMR is 1')
         metrics = {k: out[k] for k in ('AP50', 'mMR', 'recall')}
         if self.with_ji:
             metrics['JI'] = out['JI']
         logger.info(
             f'CrowdHuman ({self.body} box, IoU > {self.iou_thr}, '
             f'MR{self.mr_range}) on {out["num_imgs"]} images, '
-            f'{out["num_gts"]} people: ' +
+            f'{out["num_gts"]} ground truths: ' +
             ', '.join(f'{k} {100 * v:.2f}%' for k, v in metrics.items()))
         return metrics

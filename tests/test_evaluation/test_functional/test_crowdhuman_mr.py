@@ -62,7 +62,9 @@ def test_clip_boxes():
                             [0, 0, 0, 0]]
 
 
-def test_load_gt_ignore_rules_and_bodies(tmp_path):
+def test_load_gt_tags_and_bodies(tmp_path):
+    """§6 evaluation rule: tag person -> 1, background -> 0, other tags and
+    any non-zero extra.ignore -> -1; GTs counted: tags 1 and 0."""
     records = [
         dict(ID=1, gtboxes=[
             person(0, 0, 10, 20),
@@ -70,30 +72,58 @@ def test_load_gt_ignore_rules_and_bodies(tmp_path):
             dict(tag='mask', fbox=[1, 2, 3, 4], extra=dict(ignore=1)),
             dict(tag='mask', fbox=[1, 2, 3, 4]),  # no extra: tag decides
             dict(person(0, 0, 8, 8), head_attr=dict(ignore=1)),
+            dict(tag='background', fbox=[7, 7, 5, 5], extra=dict(ignore=0)),
+            dict(tag='background', fbox=[7, 7, 5, 5], extra=dict(ignore=1)),
+            dict(tag='mask', fbox=[1, 2, 3, 4], extra=dict(ignore=0)),
         ]),
         dict(ID='b', gtboxes=[]),
     ]
     f = write_odgt(tmp_path / 'gt.odgt', records)
     gts = load_crowdhuman_gt(f)
     assert list(gts) == ['1', 'b']
-    assert gts['1'].ignore.tolist() == [False, True, True, True, False]
-    assert gts['1'].num_gts == 2
+    assert gts['1'].tags.tolist() == [1, -1, -1, -1, 1, 0, -1, -1]
+    assert gts['1'].num_gts == 3  # two persons and one background box
+    assert gts['1'].matchable.tolist() == [
+        True, False, False, False, True, False, False, False]
+    assert gts['1'].regions.tolist() == [
+        False, True, True, True, False, True, True, True]
     assert gts['1'].boxes[0].tolist() == [0, 0, 10, 20]
     assert gts['1'].boxes[2].tolist() == [1, 2, 4, 6]
     assert gts['b'].boxes.shape == (0, 4) and gts['b'].num_gts == 0
     vis = load_crowdhuman_gt(f, 'visible')['1']
-    # visible box; the mask regions without vbox fall back to their fbox
+    # visible box; the regions without vbox fall back to their fbox
     assert vis.boxes[0].tolist() == [0, 0, 10, 10]
     assert vis.boxes[2].tolist() == [1, 2, 4, 6]
+    assert vis.boxes[5].tolist() == [7, 7, 12, 12]
     head = load_crowdhuman_gt(f, 'head')['1']
     assert head.boxes[0].tolist() == [0, 0, 10, 5]
-    assert head.ignore.tolist() == [False, True, True, True, True]
+    assert head.tags.tolist() == [1, -1, -1, -1, -1, 0, -1, -1]
     with pytest.raises(ValueError, match='body'):
         load_crowdhuman_gt(f, 'torso')
-    write_odgt(tmp_path / 'bad.odgt', [dict(ID=1, gtboxes=[dict(
-        tag='person')])])
-    with pytest.raises(ValueError, match=r'bad.odgt:1: box 0 has no'):
-        load_crowdhuman_gt(str(tmp_path / 'bad.odgt'))
+
+
+@pytest.mark.parametrize('line,match', [
+    ('{"ID": 1, "gtboxes": [{"tag": "person"}]}',
+     r'bad\.odgt:2: image 1, box 0: field "fbox" must be \[x, y, w, h\]'),
+    ('{"ID": 1, "gtboxes": [{"tag": "person", "fbox": [1, NaN, 3, 4]}]}',
+     r'bad\.odgt:2: image 1, box 0: non-finite "fbox"'),
+    ('{"ID": 1, "gtboxes": [{"fbox": [1, 2, 3, 4]}]}',
+     r'bad\.odgt:2: image 1, box 0: missing field "tag"'),
+    ('{"ID": 1, "gtboxes": [{"tag": "person", "fbox": [1, 2, 3, 4], '
+     '"extra": 1}]}', r'bad\.odgt:2: image 1, box 0: field "extra" must be'),
+    ('{"ID": 1, "gtboxes": [', r'bad\.odgt:2: not valid JSON'),
+    ('{"gtboxes": []}', r'bad\.odgt:2: missing field "ID"'),
+    ('{"ID": 1}', r'bad\.odgt:2: image 1: missing or non-list'),
+    ('{"ID": "0", "gtboxes": []}',
+     r"bad\.odgt:2: image ID '0' already appears on line 1"),
+])
+def test_load_gt_malformed_lines_name_file_and_line(tmp_path, line, match):
+    """The evaluation reads the .odgt with the dataset's strict reader."""
+    from mmlla.datasets import ODGTFormatError
+    path = tmp_path / 'bad.odgt'
+    path.write_text('{"ID": 0, "gtboxes": []}\n' + line + '\n')
+    with pytest.raises(ODGTFormatError, match=match):
+        load_crowdhuman_gt(str(path))
 
 
 # ------------------------------------------------------ hand-made cases
@@ -143,7 +173,7 @@ def test_hand_case_duplicates_ignore_and_image_without_gt(tmp_path):
 def test_hand_case_strict_thresholds_and_tp_before_ignore():
     gt = ImageGT(
         np.array([[0, 0, 10, 10], [100, 0, 110, 10], [0, 50, 10, 60]],
-                 dtype=np.float64), np.array([False, True, True]))
+                 dtype=np.float64), np.array([1, -1, -1], np.int8))
     boxes, scores = dets(
         # IoU with GT [0,0,10,10] = 100 / 200 = 0.5, not > 0.5 -> not a
         # match; IoA with the ignore regions 0 -> FP
@@ -158,7 +188,7 @@ def test_hand_case_strict_thresholds_and_tp_before_ignore():
     assert lb.tolist() == [0, 0, 1, -1]
     # A GT match wins over an ignore region that also covers the detection.
     gt2 = ImageGT(np.array([[0, 0, 10, 10], [0, 0, 10, 10]], np.float64),
-                  np.array([False, True]))
+                  np.array([1, -1], np.int8))
     _, lb = match_crowdhuman_image(*dets([0, 0, 10, 10, 0.5]), gt2,
                                    (20, 20))
     assert lb.tolist() == [1]
@@ -204,7 +234,8 @@ def test_hand_case_clipping(tmp_path):
 
 
 def test_no_detections_and_no_gt():
-    gt = ImageGT(np.array([[0, 0, 10, 10]], np.float64), np.array([False]))
+    gt = ImageGT(np.array([[0, 0, 10, 10]], np.float64),
+                 np.array([1], np.int8))
     s, lb = match_crowdhuman_image(np.zeros((0, 4)), np.zeros(0), gt,
                                    (10, 10))
     assert s.shape == (0, ) and lb.shape == (0, )
@@ -241,7 +272,7 @@ def test_jaccard_index_hand_case():
     # of GT2), .3 (in the ignore region).
     gt = ImageGT(
         np.array([[0, 0, 10, 10], [20, 0, 30, 10], [50, 50, 90, 90]],
-                 np.float64), np.array([False, False, True]))
+                 np.float64), np.array([1, 1, -1], np.int8))
     boxes, scores = dets([0, 0, 10, 10, .9], [20, 0, 30, 10, .4],
                          [60, 60, 70, 70, .3])
     terms = jaccard_index_image(boxes, scores, gt, (100, 100))
@@ -351,10 +382,16 @@ def test_evaluate_errors_and_order_invariance(tmp_path):
     shuffled = evaluate_crowdhuman(gts, preds[::-1])
     for key in ('AP50', 'mMR', 'recall'):
         assert ref[key] == shuffled[key]
-    # Only the images with predictions are evaluated.
+    # §6: every image of the GT file counts (FPPI denominator, GTs); an
+    # image without a prediction is an image without detections.
     sub = evaluate_crowdhuman(gts, preds[:2])
-    assert sub['num_imgs'] == 2
-    assert sub['num_gts'] == sum(gts[p.img_id].num_gts for p in preds[:2])
+    assert sub['num_imgs'] == 5 and sub['num_predicted'] == 2
+    assert sub['num_gts'] == sum(g.num_gts for g in gts.values())
+    empty = [Prediction(p.img_id, p.img_shape, np.zeros((0, 4)), np.zeros(0))
+             for p in preds[2:]]
+    padded = evaluate_crowdhuman(gts, preds[:2] + empty)
+    for key in ('AP50', 'mMR', 'recall', 'num_imgs', 'num_gts'):
+        assert sub[key] == padded[key]
     stranger = Prediction('nobody', (10, 10), np.zeros((0, 4)), np.zeros(0))
     with pytest.raises(ValueError, match="'nobody'.*not in the ann"):
         evaluate_crowdhuman(gts, preds + [stranger],
