@@ -454,3 +454,43 @@ def test_config_builds_model(path):
     model = MODELS.build(cfg.model)
     assert sum(p.numel() for p in model.parameters()) > 0
     assert type(model.bbox_head).__name__ == cfg.model.bbox_head.type
+
+
+@pytest.mark.parametrize('name', [
+    'poto/poto-3dmf-aux_r50_crowdhuman.py', 'lla/lla_r50_crowdhuman.py',
+    'fcos/fcos_r50_crowdhuman.py'
+])
+def test_weight_decay_spares_only_the_gn_layers(name):
+    """The optimiser built from the row config: weight decay 0 on every GN
+    weight and bias, 1e-4 on everything else that trains (conv weights and
+    biases, the per-level scales); the frozen BN trains nothing."""
+    import torch.nn as nn
+    from mmengine.optim import build_optim_wrapper
+    cfg = Config.fromfile(str(CONFIG_ROOT / name))
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    strip_pretrained(cfg.model)
+    model = MODELS.build(cfg.model)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    decay = {}
+    for group in wrapper.optimizer.param_groups:
+        for p in group['params']:
+            decay[id(p)] = group['weight_decay']
+    gn, other = 0, 0
+    for module in model.modules():
+        for p in module.parameters(recurse=False):
+            if not p.requires_grad:
+                assert isinstance(module, (nn.BatchNorm2d, nn.Conv2d))
+                continue
+            if isinstance(module, nn.GroupNorm):
+                assert decay[id(p)] == 0
+                gn += 1
+            else:
+                assert decay[id(p)] == 1e-4, module
+                other += 1
+    # 4 + 4 tower GNs (weight, bias) (+ the 3DMF GN); convs, scales
+    assert gn >= 16 and other > 50
+    # frozen: the whole stem and first stage, every BN
+    for name_, p in model.backbone.named_parameters():
+        if name_.startswith(('conv1', 'bn1', 'layer1')) or '.bn' in name_ \
+                or 'downsample.1' in name_:
+            assert not p.requires_grad, name_

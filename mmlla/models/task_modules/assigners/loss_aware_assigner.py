@@ -8,7 +8,7 @@ from mmdet.structures.bbox import BaseBoxes, bbox_overlaps, get_box_tensor
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from .one2one_utils import check_finite, merge_ignore
+from .one2one_utils import check_finite, merge_ignore, topk_first
 
 # Cost added to the (GT, point) pairs whose point lies outside the GT box:
 # such points are ranked after every inside point, never excluded.
@@ -223,7 +223,8 @@ class LossAwareAssigner(BaseAssigner):
             cost = cost.clamp_(min=IOU_EPS).log_().mul_(-self.reg_cost)
             cost += self.class_costs(scores, labels, cls_table, neg_sum)
             cost += (~inside).float().mul_(OUTSIDE_COST)
-            indices.append(cost.topk(k, dim=1, largest=False).indices)
+            # each row's k cheapest points, ties to the first index
+            indices.append(topk_first(cost, k, largest=False))
             # min(dim=0) takes the first row of the chunk on a tie; strict <
             # keeps an earlier chunk's row on a tie across chunks
             chunk_min, chunk_row = cost.min(dim=0)

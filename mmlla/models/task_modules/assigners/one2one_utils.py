@@ -59,6 +59,32 @@ def square_anchors(priors: Tensor, anchor_scale: float) -> Tensor:
     ], dim=-1)
 
 
+def topk_first(values: Tensor, k: int, largest: bool = True) -> Tensor:
+    """The indices of the ``k`` largest (or smallest) values of each row,
+    ties going to the first index (``torch.topk`` leaves the choice among
+    equal values unspecified, and it does vary with the size).
+
+    Args:
+        values (Tensor): (R, N), finite.
+        k (int): 1 <= k <= N.
+        largest (bool): largest (True) or smallest values.
+
+    Returns:
+        Tensor: (R, k) indices, in ascending index order in each row.
+    """
+    kth = values.topk(k, dim=1, largest=largest).values[:, -1:]
+    better = values > kth if largest else values < kth
+    tied = values == kth
+    # fewer than k values beat the k-th one; the rest are the first ties
+    need = k - better.sum(dim=1, keepdim=True)
+    take = better | (tied & (tied.cumsum(dim=1) <= need))
+    # exactly k taken per row: their indices, without a host sync (nonzero
+    # would wait for the device), as the k largest of N - index over them
+    num = values.size(1)
+    key = take * torch.arange(num, 0, -1, device=values.device)
+    return key.topk(k, dim=1).indices.sort(dim=1).values
+
+
 def merge_ignore(
         gt_instances: InstanceData,
         gt_instances_ignore: Optional[InstanceData] = None

@@ -1,12 +1,17 @@
 """ATSS on the points of an anchor-free head (DeFCN's ATSS row)."""
 from typing import Optional, Sequence
 
-from mmdet.models.task_modules.assigners import (AssignResult, ATSSAssigner,
-                                                 BaseAssigner)
+import torch
+from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
 from mmdet.registry import TASK_UTILS
+from mmdet.structures.bbox import bbox_overlaps
 from mmengine.structures import InstanceData
 
-from .one2one_utils import square_anchors
+from .one2one_utils import (empty_result, gt_rows, pairs_to_result,
+                            square_anchors, topk_first)
+
+# ATSS's margin: a positive's point must be this far inside the GT box.
+INSIDE_MARGIN = 0.01
 
 
 @TASK_UTILS.register_module()
@@ -14,14 +19,17 @@ class PointATSSAssigner(BaseAssigner):
     """ATSS positives for the points of an FCOS-style head, as DeFCN's ATSS
     row picks them: each point stands for one square anchor of side
     ``anchor_scale * stride`` centred on it, used only for the IoU. Per
-    level the ``topk`` points closest to the GT centre are candidates; those
-    whose anchor IoU is ``>=`` the mean + standard deviation (unbiased) of
-    the candidates' IoUs and whose centre lies inside the GT box (all four
-    distances > 0.01) are positive; a point wanted by several GTs goes to
-    the highest IoU. The selection is mmdet's :class:`ATSSAssigner` (the
-    rule of the ATSS paper's code); this class builds the anchors from the
-    points and gives it the per-level counts. Ignore regions take no part
-    (DeFCN removes them before assignment).
+    level the ``topk`` points closest to the GT centre are candidates (ties:
+    the first index); those whose anchor IoU is ``>=`` the mean + standard
+    deviation (unbiased) of the candidates' IoUs and whose point lies inside
+    the GT box (all four distances > 0.01) are positive; a point wanted by
+    several GTs goes to the highest IoU (the first GT on ties). Ignore
+    regions take no part (DeFCN removes them before assignment).
+
+    This is the rule of mmdet's ``ATSSAssigner`` (the ATSS paper's code),
+    written out here because ``torch.topk`` there leaves the choice among
+    equally distant points unspecified (GT centres exactly between grid
+    points are common), where this project takes the first index.
 
     Args:
         topk (int): candidates per level and GT. Defaults to 9.
@@ -31,8 +39,8 @@ class PointATSSAssigner(BaseAssigner):
     def __init__(self, topk: int = 9, anchor_scale: float = 8.0) -> None:
         self.topk = topk
         self.anchor_scale = anchor_scale
-        self.atss = ATSSAssigner(topk=topk)
 
+    @torch.no_grad()
     def assign(self,
                pred_instances: InstanceData,
                gt_instances: InstanceData,
@@ -45,16 +53,61 @@ class PointATSSAssigner(BaseAssigner):
             pred_instances (InstanceData): ``priors`` (A, 4) points with
                 strides ``(x, y, stride_w, stride_h)``.
             gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
-            gt_instances_ignore (InstanceData, optional): not used.
+            gt_instances_ignore (InstanceData, optional): not used: ignore
+                regions take no part in DeFCN's assignment.
             num_level_priors (sequence[int]): points per level (required).
 
         Returns:
             AssignResult: ``gt_inds`` (A,) 0 background, k + 1 for GT k;
-            ``max_overlaps`` the anchor IoU.
+            ``max_overlaps`` the anchor IoU of positives (0 elsewhere).
         """
         if num_level_priors is None:
             raise ValueError('PointATSSAssigner needs num_level_priors')
-        anchors = square_anchors(pred_instances.priors, self.anchor_scale)
-        return self.atss.assign(
-            InstanceData(priors=anchors), list(num_level_priors),
-            gt_instances)
+        priors = pred_instances.priors
+        num_priors = len(priors)
+        if sum(num_level_priors) != num_priors:
+            raise ValueError(
+                f'num_level_priors sums to {sum(num_level_priors)}, '
+                f'but there are {num_priors} priors')
+        gt_boxes, gt_labels, num_gts = gt_rows(gt_instances)
+        if num_gts == 0 or num_priors == 0:
+            return empty_result(num_gts, num_priors, priors.device)
+
+        anchors = square_anchors(priors, self.anchor_scale)
+        overlaps = bbox_overlaps(gt_boxes, anchors)  # (G, A)
+        xs, ys = priors[:, 0], priors[:, 1]
+        cx = (gt_boxes[:, 0:1] + gt_boxes[:, 2:3]) / 2
+        cy = (gt_boxes[:, 1:2] + gt_boxes[:, 3:4]) / 2
+
+        candidates = []
+        start = 0
+        for num in num_level_priors:
+            k = min(self.topk, num)
+            if k > 0:
+                # squared centre distances (same order as the distances)
+                dist2 = (xs[None, start:start + num] - cx)**2 + \
+                    (ys[None, start:start + num] - cy)**2
+                candidates.append(start +
+                                  topk_first(dist2, k, largest=False))
+            start += num
+        candidates = torch.cat(candidates, dim=1)  # (G, K)
+        cand_iou = overlaps.gather(1, candidates)
+        threshold = cand_iou.mean(dim=1, keepdim=True) + cand_iou.std(
+            dim=1, keepdim=True)
+        cand_x, cand_y = xs[candidates], ys[candidates]
+        inside = torch.minimum(
+            torch.minimum(cand_x - gt_boxes[:, 0:1],
+                          cand_y - gt_boxes[:, 1:2]),
+            torch.minimum(gt_boxes[:, 2:3] - cand_x,
+                          gt_boxes[:, 3:4] - cand_y)) > INSIDE_MARGIN
+        is_pos = (cand_iou >= threshold) & inside
+
+        # a point positive for several GTs goes to the highest IoU
+        masked = torch.full_like(overlaps, -float('inf'))
+        rows = torch.arange(num_gts, device=priors.device)[:, None].expand_as(
+            candidates)
+        masked[rows[is_pos], candidates[is_pos]] = cand_iou[is_pos]
+        best_iou, best_gt = masked.max(dim=0)  # first GT on ties
+        prior_idx = (best_iou > -float('inf')).nonzero(as_tuple=True)[0]
+        return pairs_to_result(num_gts, num_priors, gt_boxes, gt_labels,
+                               best_gt[prior_idx], prior_idx, anchors)

@@ -8,7 +8,7 @@ from mmengine.structures import InstanceData
 
 from .one2one_utils import (check_finite, empty_result, inside_prior,
                             gt_rows, pairs_to_result,
-                            prediction_quality)
+                            prediction_quality, topk_first)
 
 NOT_POSITIVE = -1.0
 
@@ -19,9 +19,10 @@ class POTOAuxAssigner(BaseAssigner):
     prediction quality).
 
     Per GT and per FPN level the ``topk`` points of highest quality (POTO's
-    formula, on probabilities *without* the 3DMF filter) are candidates; the
-    GT's threshold is the mean + standard deviation (unbiased, torch's
-    default) of its candidates' qualities; a candidate is positive when its
+    formula, on probabilities *without* the 3DMF filter; ties to the first
+    index) are candidates; the GT's threshold is the mean + standard
+    deviation (unbiased, torch's default) of its candidates' qualities
+    pooled over the levels; a candidate is positive when its
     quality reaches the threshold and it lies strictly inside the GT box. A
     point claimed by several GTs goes to the highest quality. Ignore regions
     take no part (DeFCN removes them before assignment).
@@ -75,8 +76,10 @@ class POTOAuxAssigner(BaseAssigner):
         for num in num_level_priors:
             k = min(self.topk, num)
             if k > 0:
+                # ties (e.g. the many 0 qualities of boxes missing the GT)
+                # go to the first index
                 candidates.append(
-                    start + quality[:, start:start + num].topk(k, dim=1)[1])
+                    start + topk_first(quality[:, start:start + num], k))
             start += num
         candidates = torch.cat(candidates, dim=1)  # (R, sum k)
         cand_q = quality.gather(1, candidates)

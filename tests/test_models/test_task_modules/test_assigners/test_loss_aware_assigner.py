@@ -510,3 +510,17 @@ def test_cuda_matches_cpu():
     assert got.gt_inds.is_cuda
     assert torch.equal(got.gt_inds.cpu(), want.gt_inds)
     torch.testing.assert_close(got.max_overlaps.cpu(), want.max_overlaps)
+
+
+def test_topk_ties_take_the_first_points():
+    """Equal costs (every point predicts the same box and scores): each row
+    takes its first ``topk`` inside points in point order (spec: ties go to
+    the first index; torch.topk leaves that choice unspecified)."""
+    grid = torch.stack(torch.meshgrid(torch.arange(10.), torch.arange(10.),
+                                      indexing='xy'), -1).reshape(-1, 2) * 8
+    num = len(grid)
+    pred = preds(grid, torch.full((num, 1), 0.3),
+                 torch.tensor([[10., 10., 60., 90.]]).expand(num, 4))
+    # every point inside, every cost equal: the first 7 points win
+    res = build(topk=7).assign(pred, gts([[-1., -1., 100., 100.]]))
+    assert torch.equal((res.gt_inds > 0).nonzero()[:, 0], torch.arange(7))
