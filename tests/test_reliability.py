@@ -134,9 +134,12 @@ import test_reliability as t
 from mmdet.registry import TASK_UTILS
 torch.set_num_threads(1)
 pred, gt = t._inputs(t._points(1400, 800), t._crowd(1000, 1400, 800))
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+# ru_maxrss is in KiB on Linux, in bytes on macOS
+unit = 1 if sys.platform == 'darwin' else 1024
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
 TASK_UTILS.build(dict(type=sys.argv[2])).assign(pred, gt)
-print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
+print((peak - base) / 2**20)
 '''
 
 

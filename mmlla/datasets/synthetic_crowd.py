@@ -37,6 +37,9 @@ MAX_PEOPLE = 60
 MIN_VISIBLE_FRACTION = 0.05
 # Probability that an image holds a dense unlabelled group (an ignore region).
 IGNORE_GROUP_PROB = 0.35
+# The smallest image side the generator can draw: the background's clutter
+# rectangles take a side in [10, side // 3), which needs side // 3 > 10.
+MIN_IMAGE_SIZE = 33
 SKIN_TONES = np.array([[198, 224, 255], [150, 190, 235], [110, 150, 200],
                        [70, 100, 150], [45, 65, 100]], dtype=np.float64)  # BGR
 
@@ -190,6 +193,27 @@ def _xywh(box: Sequence[float]) -> List[float]:
             round(float(x2 - x1), 1), round(float(y2 - y1), 1)]
 
 
+def check_image_size(width, height) -> None:
+    """Refuse an image size the generator cannot draw.
+
+    Args:
+        width: Image width in pixels.
+        height: Image height in pixels.
+
+    Raises:
+        ValueError: A side is not an integer or is smaller than
+            :data:`MIN_IMAGE_SIZE` (zero and negative sizes included).
+    """
+    for name, side in (('width', width), ('height', height)):
+        if isinstance(side, bool) or not isinstance(side, (int, np.integer)):
+            raise ValueError(f'image {name} must be an integer, got '
+                             f'{side!r}')
+        if side < MIN_IMAGE_SIZE:
+            raise ValueError(
+                f'image {name} {side} is too small: a synthetic crowd '
+                f'needs at least {MIN_IMAGE_SIZE} x {MIN_IMAGE_SIZE} pixels')
+
+
 def make_synthetic_image(rng: np.random.Generator, width: int, height: int,
                          image_id: str) -> Tuple[np.ndarray, Dict]:
     """Draw one crowded image and its CrowdHuman annotation record.
@@ -202,7 +226,11 @@ def make_synthetic_image(rng: np.random.Generator, width: int, height: int,
 
     Returns:
         tuple: The BGR image (height, width, 3) and the ``.odgt`` record.
+
+    Raises:
+        ValueError: The size is too small (:func:`check_image_size`).
     """
+    check_image_size(width, height)
     img = _background(rng, width, height)
     id_map = np.zeros((height, width), np.int32)
     gtboxes = []
@@ -287,11 +315,18 @@ def make_synthetic_crowdhuman(out_dir: str,
 
     Returns:
         dict: Paths of the two annotation files, keys ``'train'``/``'val'``.
+
+    Raises:
+        ValueError: A negative count, or an image size the generator cannot
+            draw (:func:`check_image_size`); nothing is written then.
     """
     if num_train < 0 or num_val < 0:
         raise ValueError('num_train and num_val must be >= 0, got '
                          f'{num_train} and {num_val}')
+    if len(img_size) != 2:
+        raise ValueError(f'img_size must be (width, height), got {img_size!r}')
     width, height = img_size
+    check_image_size(width, height)
     img_dir = osp.join(out_dir, 'Images')
     os.makedirs(img_dir, exist_ok=True)
     bar: Optional[ProgressBar] = (

@@ -12,15 +12,21 @@ over GPUs) the means equal the single-process losses on the whole batch.
 """
 import json
 import os
+import os.path as osp
 import sys
 
-import torch
-import torch.distributed as dist
-from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
-from mmengine.registry import init_default_scope
+# The checkout under test, not whatever `mmlla` is installed: the script's
+# own folder is what Python puts first on sys.path.
+sys.path.insert(
+    0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-import mmlla  # noqa: F401
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmengine.dataset import pseudo_collate  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+
+import mmlla  # noqa: E402,F401
 
 
 def main():

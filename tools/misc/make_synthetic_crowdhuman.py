@@ -10,6 +10,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmlla.datasets import make_synthetic_crowdhuman  # noqa: E402
+from mmlla.datasets.synthetic_crowd import (  # noqa: E402
+    MIN_IMAGE_SIZE, check_image_size)
 
 
 def main(argv=None):
@@ -20,8 +22,15 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--size', type=int, nargs=2, default=(320, 240),
-        metavar=('WIDTH', 'HEIGHT'), help='image size')
+        metavar=('WIDTH', 'HEIGHT'),
+        help=f'image size (each side >= {MIN_IMAGE_SIZE})')
     args = parser.parse_args(argv)
+    if args.num_train < 0 or args.num_val < 0:
+        parser.error('--num-train and --num-val must be >= 0')
+    try:  # before anything is written
+        check_image_size(*args.size)
+    except ValueError as e:
+        parser.error(f'--size: {e}')
     paths = make_synthetic_crowdhuman(
         args.out, args.num_train, args.num_val, seed=args.seed,
         img_size=tuple(args.size))
