@@ -19,7 +19,8 @@ from mmengine.runner import Runner  # noqa: E402
 
 import mmlla  # noqa: E402,F401  (registers the project's modules)
 from mmlla.utils import (check_checkpoint_matches_model,  # noqa: E402
-                         format_crowdhuman_row, setup_launch_env)
+                         format_crowdhuman_row, protect_runner,
+                         setup_launch_env)
 
 
 def parse_args():
@@ -106,6 +107,8 @@ def main():
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
+    # Load weights-only, never running the checkpoint's meta['config'].
+    protect_runner(runner)
     # Fail early, and clearly, on a checkpoint of another model: mmengine
     # would only log missing keys and test random weights.
     check_checkpoint_matches_model(args.checkpoint, runner.model)

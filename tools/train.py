@@ -17,7 +17,8 @@ from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 import mmlla  # noqa: E402,F401  (registers the project's modules)
-from mmlla.utils import setup_launch_env  # noqa: E402
+from mmlla.utils import (apply_training_safety, protect_runner,  # noqa: E402
+                         setup_launch_env)
 
 
 def parse_args():
@@ -100,11 +101,19 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
 
+    # Atomic checkpoint saves and a stop on NaN / inf losses, also for
+    # configs that do not inherit configs/_base_/default_runtime.py.
+    apply_training_safety(cfg)
     setup_launch_env(cfg)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
+    # mmengine's resume runs a checkpoint's meta['config'] as Python and
+    # trusts whatever it loads: checkpoints are read weights-only, without
+    # their config source, and checked against the model and optimizer;
+    # `--resume` skips a latest checkpoint that cannot be read.
+    protect_runner(runner)
     runner.train()
 
 

@@ -6,11 +6,18 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
+    # mmengine's CheckpointHook deletes the oldest checkpoint before writing
+    # the new one in place: a crash or a full disk mid-save leaves nothing
+    # to resume from. This one writes a temporary file, renames it, then
+    # updates last_checkpoint and prunes (mmlla/utils/hooks.py).
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=5000,
+        type='AtomicCheckpointHook', by_epoch=False, interval=5000,
         max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DetVisualizationHook'))
+    visualization=dict(type='DetVisualizationHook'),
+    # mmengine trains on through NaN losses (and saves NaN checkpoints):
+    # stop at the first non-finite loss, before that iteration is saved.
+    non_finite_loss=dict(type='NonFiniteLossHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -13,6 +13,14 @@ DIST_CONFIGS = [
 ]
 
 
+def _free_port():
+    """A TCP port nobody listens on now (no fixed port: parallel runs)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 def _scalars(work_dir):
     """Per-iteration training logs from mmengine's vis_data/scalars.json."""
     import glob
@@ -49,7 +57,7 @@ def test_two_processes_match_one(config, tmp_path, synthetic_root, repo_root):
         out = tmp_path / f'losses_{world}.json'
         run(repo_root, [
             sys.executable, '-m', 'torch.distributed.run',
-            f'--nproc_per_node={world}', '--master_port=29531',
+            f'--nproc_per_node={world}', f'--master_port={_free_port()}',
             'tests/test_tools/dist_loss_probe.py', config, synthetic_root,
             str(out), '4'
         ])

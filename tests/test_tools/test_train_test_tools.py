@@ -79,9 +79,19 @@ def test_checkpoint_of_another_model_is_refused(trained, synthetic_root,
                      proc.stderr), proc.stderr[-2000:]
 
 
+def _free_port():
+    """A TCP port nobody listens on now (no fixed port: parallel runs)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 def test_dist_train_two_cpu_processes(tmp_path, synthetic_root, repo_root):
     work_dir = tmp_path / 'dist'
-    env = dict(os.environ, OMP_NUM_THREADS='1', PORT='29517')
+    # PYTHON: the interpreter running the tests, not whatever is on PATH
+    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(_free_port()),
+               PYTHON=sys.executable)
     proc = subprocess.run([
         'bash', 'tools/dist_train.sh', FCOS_TINY, '2', '--work-dir',
         str(work_dir), '--cfg-options', 'train_cfg.max_iters=2',

@@ -8,7 +8,7 @@ from mmengine.logging import HistoryBuffer, MessageHub
 import mmlla  # noqa: F401  (registers the allow-list)
 from mmlla.utils import (check_checkpoint_matches_model, load_checkpoint_file,
                          register_checkpoint_safe_globals)
-from mmlla.utils.checkpoint import CheckpointError
+from mmlla.utils.checkpoint import CheckpointError, UnreadableCheckpointError
 
 
 def _mmengine_like_checkpoint(model):
@@ -56,15 +56,22 @@ def test_mmengine_checkpoint_loads_weights_only(tmp_path):
     assert load_checkpoint_file(path)['meta']['iter'] == 7
 
 
-def test_without_the_allow_list_torch_refuses(tmp_path):
+@pytest.fixture
+def restore_safe_globals():
+    """Put torch's process-wide allow-list back exactly as it was."""
+    saved = torch.serialization.get_safe_globals()
+    yield
+    torch.serialization.clear_safe_globals()
+    torch.serialization.add_safe_globals(saved)
+
+
+def test_without_the_allow_list_torch_refuses(tmp_path, restore_safe_globals):
     path = str(tmp_path / 'ckpt.pth')
     torch.save(_mmengine_like_checkpoint(torch.nn.Linear(3, 2)), path)
     torch.serialization.clear_safe_globals()
-    try:
-        with pytest.raises(Exception, match='Weights only load failed'):
-            torch.load(path)
-    finally:
-        register_checkpoint_safe_globals()
+    with pytest.raises(Exception, match='Weights only load failed'):
+        torch.load(path)
+    register_checkpoint_safe_globals()
     torch.load(path)
 
 
@@ -90,7 +97,8 @@ def test_missing_and_corrupt_files(tmp_path):
     torch.save({'state_dict': {'w': torch.zeros(1000)}}, str(path))
     data = path.read_bytes()
     path.write_bytes(data[:len(data) // 2])  # truncated download
-    with pytest.raises(CheckpointError, match=r'corrupt.pth cannot be read'):
+    with pytest.raises(UnreadableCheckpointError,
+                       match=r'corrupt.pth cannot be read'):
         load_checkpoint_file(str(path))
 
 
