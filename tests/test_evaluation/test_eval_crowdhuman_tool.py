@@ -58,11 +58,22 @@ def crowddet_records(preds, with_size=True):
     return out
 
 
+def write_images(img_dir, preds):
+    """Blank images of the predictions' sizes, ``<ID>.jpg``."""
+    from PIL import Image
+    img_dir.mkdir(exist_ok=True)
+    for img_id, (h, w), _, _ in preds:
+        Image.new('RGB', (w, h)).save(img_dir / f'{img_id}.jpg')
+    return str(img_dir)
+
+
 def test_pickle_and_crowddet_files_with_plot(tool, case, capsys):
     tmp_path, gt, pkl, _, preds, expected = case
     odgt = write_odgt(tmp_path / 'dets.odgt', crowddet_records(preds))
     plot = tmp_path / 'mr.png'
-    outs = tool.main([gt, pkl, odgt, '--plot', str(plot)])
+    img_dir = write_images(tmp_path / 'Images', preds)
+    outs = tool.main([gt, pkl, odgt, '--plot', str(plot), '--img-dir',
+                      img_dir])
     for out in outs.values():
         for key in ('AP50', 'mMR', 'recall'):
             # xywh -> xyxy in float64 may move a box by 1 ulp: same matches
@@ -70,6 +81,7 @@ def test_pickle_and_crowddet_files_with_plot(tool, case, capsys):
     printed = capsys.readouterr().out
     assert f'| dets.pkl | 3 | {100 * expected["AP50"]:.2f} | ' in printed
     assert f'| dets.odgt | 3 | {100 * expected["AP50"]:.2f} | ' in printed
+    assert printed.count('| images |\n') == 2  # sizes from the images
     assert plot.stat().st_size > 1000
     with open(plot, 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
@@ -105,7 +117,7 @@ def test_unknown_image_id_names_id_and_file(tool, case):
     bad = write_odgt(tmp_path / 'bad.odgt', recs)
     with pytest.raises(ValueError, match=r"bad\.odgt: image ID 'not-there' "
                        r'is not in the annotation file .*gt\.odgt'):
-        tool.main([gt, bad])
+        tool.main([gt, bad, '--trust-result-sizes'])
 
 
 def test_images_missing_from_a_results_file_count_without_detections(
@@ -117,10 +129,10 @@ def test_images_missing_from_a_results_file_count_without_detections(
     full = write_odgt(tmp_path / 'full.odgt', crowddet_records(
         preds[:2] + [(preds[2][0], preds[2][1], np.zeros((0, 4)),
                       np.zeros(0))]))
-    outs = tool.main([gt, part, full])
+    outs = tool.main([gt, part, full, '--trust-result-sizes'])
     printed = capsys.readouterr().out
     assert ('Warning: 1 of the 3 images of' in printed
-            and 'no prediction in' in printed)
+            and 'no prediction in' in printed and '(2 have)' in printed)
     assert outs['part.odgt']['num_imgs'] == 3
     for key in ('AP50', 'mMR', 'recall', 'num_gts'):
         assert outs['part.odgt'][key] == outs['full.odgt'][key]

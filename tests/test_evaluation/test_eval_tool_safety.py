@@ -144,9 +144,10 @@ def test_line_separators_inside_strings_are_accepted(tool, case):
     for rec in recs:
         rec['note'] = 'a\u2028b\u2029c\x85d'
     dets = _write_lines(tmp_path / 'dets.odgt', recs)
-    loaded = tool.load_crowddet_results(dets)
+    loaded = tool.load_crowddet_results(dets, trust_sizes=True)
     assert [p.img_id for p in loaded] == [p[0] for p in preds]
-    assert tool.main([gt, dets])['dets.odgt']['num_predicted'] == 3
+    assert tool.main([gt, dets, '--trust-result-sizes'
+                      ])['dets.odgt']['num_predicted'] == 3
 
 
 @pytest.mark.parametrize('edit,match', [
@@ -172,7 +173,7 @@ def test_malformed_crowddet_records_name_file_and_line(tool, case, edit,
     edit(recs[1])
     dets = _write_lines(tmp_path / 'dets.odgt', recs)
     with pytest.raises(ValueError, match=match):
-        tool.main([gt, dets])
+        tool.main([gt, dets, '--trust-result-sizes'])
 
 
 def test_non_utf8_results_name_file_and_line(tool, case):
@@ -182,4 +183,4 @@ def test_non_utf8_results_name_file_and_line(tool, case):
     lines[2] = lines[2].replace(b'"ID"', b'"I\xffD"')
     path.write_bytes(b'\n'.join(lines) + b'\n')
     with pytest.raises(ValueError, match=r'dets\.odgt:3: not UTF-8 text'):
-        tool.main([gt, str(path)])
+        tool.main([gt, str(path), '--trust-result-sizes'])

@@ -1,32 +1,52 @@
-"""Score saved CrowdHuman predictions offline: AP50, mMR and recall.
+"""Score saved CrowdHuman predictions offline: AP50, mMR, recall (and JI).
 
     python tools/analysis/eval_crowdhuman.py GT_ODGT RESULTS [RESULTS ...]
-        [--body full|visible|head] [--iou-thr 0.5] [--mr-range -2|-4]
-        [--img-dir DIR] [--plot FILE.png] [--labels NAME ...]
+        [--img-dir DIR] [--trust-result-sizes] [--body full|visible|head]
+        [--iou-thr 0.5] [--mr-range -2|-4] [--ji] [--plot FILE.png]
+        [--labels NAME ...]
 
 RESULTS is either the pickle written by ``tools/test.py --out`` (a list of
 dicts with ``img_id``, ``ori_shape`` and ``pred_instances`` holding
 ``bboxes`` xyxy and ``scores``) or a CrowdDet-style file (``.odgt`` or
 ``.json``: one JSON record per line, or one JSON list of records)
 ``{"ID", "height"?, "width"?, "dtboxes": [{"box": [x, y, w, h],
-"score"}]}``. When a record has no height/width they are read from the
-header of ``--img-dir/<ID>.jpg`` (the size the image decodes to: EXIF
-orientation applied, as mmcv's loader does); IDs that are paths are refused,
-so no file outside ``--img-dir`` is opened. Pickles are loaded with an
-allow-list (``mmlla.evaluation.functional.load_results_pickle``): one that
-names any other global (code to run) is refused before anything runs. The
-numbers are those of the ``CrowdHumanMRMetric`` (``docs/evaluation.md``),
-printed in percent; with ``--plot`` the miss-rate/FPPI curves of all result
-files are drawn on one log-log figure. Every image of GT_ODGT is evaluated:
-an image a results file has no record for counts as an image without
-detections (a warning says so).
+"score"}]}``.
+
+Image sizes decide the clipping of every box, hence the score, and the
+official ``.odgt`` has none, so they never come from an unchecked claim of a
+results file:
+
+* with ``--img-dir`` every size is read from the header of
+  ``--img-dir/<ID>.jpg`` (the size the image decodes to: EXIF orientation
+  applied, as mmcv's loader does), and a results file that claims another
+  size (``height``/``width``, or a pickle's ``ori_shape``) is refused, naming
+  the file, the line or entry, and both sizes;
+* without ``--img-dir`` a CrowdDet-style file is refused (its sizes come
+  from another code base and cannot be checked) unless
+  ``--trust-result-sizes`` is given; a ``tools/test.py`` pickle is scored
+  with its ``ori_shape`` (read from the images by the data pipeline, as the
+  online metric does), with a note that it was not checked.
+
+IDs that are paths are refused, so no file outside ``--img-dir`` is opened.
+Pickles are loaded with an allow-list
+(``mmlla.evaluation.functional.load_results_pickle``): one that names any
+other global (code to run) is refused before anything runs. A results file
+is refused, with its name and the line (or entry, or record) at fault, when
+it is not JSON, holds something other than records, or a record has
+NaN/infinite/non-numeric boxes or scores, a box that is not 4 numbers, a
+detection without ``score``, box and score counts that differ, or an image
+ID twice. The numbers are those of the ``CrowdHumanMRMetric``
+(``docs/evaluation.md``), printed in percent; with ``--plot`` the
+miss-rate/FPPI curves of all result files are drawn on one log-log figure.
+Every image of GT_ODGT is evaluated: an image a results file has no record
+for counts as an image without detections (a warning gives the counts).
 """
 import argparse
 import glob
 import json
 import os.path as osp
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -37,11 +57,24 @@ from mmlla.datasets.crowdhuman_odgt_dataset import (  # noqa: E402
     ODGTFormatError, check_image_id, decode_utf8, read_image_header,
     split_json_lines)
 from mmlla.evaluation.functional import (  # noqa: E402
-    MR_REFERENCES, ImageGT, Prediction, evaluate_crowdhuman,
-    load_crowdhuman_gt, load_results_pickle)
+    MR_REFERENCES, ImageGT, Prediction, check_iou_thr, check_prediction,
+    evaluate_crowdhuman, load_crowdhuman_gt, load_results_pickle)
 
 PICKLE_EXTS = ('.pkl', '.pickle')
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png')
+# Where the sizes of a results file came from (table column).
+SIZES_FROM_IMAGES = 'images'
+SIZES_CLAIMED = 'claimed, unchecked'
+
+# (location, claimed (h, w) or None, prediction without its size)
+Located = Tuple[str, Optional[Tuple[int, int]], Prediction]
+
+
+def _iou_thr(text: str) -> float:
+    try:
+        return check_iou_thr(float(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_args(argv=None):
@@ -53,15 +86,23 @@ def parse_args(argv=None):
         help='predictions: tools/test.py --out .pkl, or CrowdDet-style '
         '.odgt/.json')
     parser.add_argument(
+        '--img-dir',
+        help='images (<ID>.jpg): every image size is read from them and '
+        'the sizes a results file claims are checked against them')
+    parser.add_argument(
+        '--trust-result-sizes', action='store_true',
+        help='without --img-dir, score CrowdDet-style files with the '
+        '"height"/"width" they claim (unchecked: they decide the clipping)')
+    parser.add_argument(
         '--body', default='full', choices=['full', 'visible', 'head'],
         help='evaluated box (fbox, vbox or hbox)')
-    parser.add_argument('--iou-thr', type=float, default=0.5)
+    parser.add_argument('--iou-thr', type=_iou_thr, default=0.5,
+                        help='matching IoU threshold (strict), in (0, 1)')
     parser.add_argument(
         '--mr-range', default='-2', choices=sorted(MR_REFERENCES),
         help='FPPI range of the log-average miss rate: 1e-2..1 or 1e-4..1')
-    parser.add_argument(
-        '--img-dir',
-        help='images (<ID>.jpg), for records without height/width')
+    parser.add_argument('--ji', action='store_true',
+                        help="also CrowdDet's Jaccard index")
     parser.add_argument('--plot', help='write the miss-rate/FPPI curves here')
     parser.add_argument(
         '--labels', nargs='+',
@@ -72,17 +113,8 @@ def parse_args(argv=None):
     return args
 
 
-def _to_numpy(x) -> np.ndarray:
-    if hasattr(x, 'detach'):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
-
-
-def _image_size(img_dir: Optional[str], img_id: str, path: str):
+def _image_size(img_dir: str, img_id: str, loc: str) -> Tuple[int, int]:
     """(height, width) the image decodes to, from its header."""
-    if img_dir is None:
-        raise ValueError(f'{path}: image {img_id!r} has no "height"/"width"; '
-                         'pass --img-dir to read them from the images')
     # The caller checked img_id (check_image_id): every candidate lies in
     # img_dir.
     candidates = [osp.join(img_dir, img_id + ext) for ext in IMAGE_EXTS]
@@ -93,15 +125,35 @@ def _image_size(img_dir: Optional[str], img_id: str, path: str):
             try:
                 width, height, _ = read_image_header(candidate)
             except (OSError, SyntaxError, ValueError) as e:
-                raise ValueError(f'{path}: image {candidate} cannot be read '
+                raise ValueError(f'{loc}: image {candidate} cannot be read '
                                  f'({e})') from None
             return height, width
-    raise FileNotFoundError(f'{path}: image {img_id!r} has no "height"/'
-                            f'"width" and no {img_id}.jpg in {img_dir}')
+    raise FileNotFoundError(f'{loc}: no image {img_id}.jpg (or .jpeg, .png) '
+                            f'in --img-dir {img_dir}')
 
 
-def load_pickle_results(path: str) -> List[Prediction]:
-    """Predictions from a ``tools/test.py --out`` pickle.
+def _short(value, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
+def _number(value, what: str, loc: str) -> float:
+    """A finite JSON number (not a string, not a bool), or a ValueError."""
+    out = float('nan')
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            out = float(value)
+        except OverflowError:  # an integer beyond the float range
+            pass
+    if not np.isfinite(out):
+        raise ValueError(f'{loc}: {what} must be a finite number, got '
+                         f'{_short(value)}')
+    return out
+
+
+def _pickle_entries(path: str) -> List[Located]:
+    """``tools/test.py --out`` entries, located ``<file>: entry <k>``.
 
     Loaded with :func:`load_results_pickle`: a pickle that names anything
     but containers, scalars, numeric arrays and tensors is refused
@@ -111,76 +163,81 @@ def load_pickle_results(path: str) -> List[Prediction]:
     if not isinstance(results, list):
         raise ValueError(f'{path}: not a list of detection results (got a '
                          f'{type(results).__name__})')
-    preds = []
+    located = []
     for k, sample in enumerate(results):
+        loc = f'{path}: entry {k}'
         try:
             pred = sample['pred_instances']
-            h, w = sample['ori_shape'][:2]
-            preds.append(
-                Prediction(
-                    str(sample['img_id']), (int(h), int(w)),
-                    _to_numpy(pred['bboxes']).astype(np.float64).reshape(
-                        -1, 4),
-                    _to_numpy(pred['scores']).astype(np.float64).reshape(
-                        -1)))
-        except (KeyError, TypeError, ValueError, IndexError,
-                OverflowError) as e:
-            raise ValueError(f'{path}: entry {k} is not a detection result '
-                             f'with img_id, ori_shape and pred_instances '
-                             f'({e!r})') from None
-    return preds
+            img_id = str(sample['img_id'])
+            shape = tuple(sample['ori_shape'][:2])
+            bboxes, scores = pred['bboxes'], pred['scores']
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise ValueError(f'{loc}: not a detection result with img_id, '
+                             f'ori_shape and pred_instances ({e!r})') from None
+        reason = check_image_id(img_id)
+        if reason is not None:
+            raise ValueError(f'{loc}: image ID {img_id[:60]!r} {reason}')
+        pred = check_prediction(img_id, shape, bboxes, scores, loc)
+        boxes = pred.bboxes.astype(np.float64)
+        located.append((loc, pred.img_shape,
+                        Prediction(img_id, None, boxes,
+                                   pred.scores.astype(np.float64))))
+    return located
 
 
-def _number(value, what: str, loc: str) -> float:
-    """A finite JSON number, or a ValueError naming ``loc``."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        out = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f'{loc}: {what} must be a finite number, got '
-                         f'{str(value)[:60]}') from None
-    if not np.isfinite(out):
-        raise ValueError(f'{loc}: {what} must be a finite number, got '
-                         f'{str(value)[:60]}')
-    return out
-
-
-def _crowddet_prediction(rec, loc: str,
-                         img_dir: Optional[str]) -> Prediction:
-    """One CrowdDet-style record as a :class:`Prediction`."""
-    if not isinstance(rec, dict) or 'ID' not in rec or 'dtboxes' not in rec:
+def _crowddet_record(rec, loc: str) -> Located:
+    """One CrowdDet-style record, its claimed size (or None) unchecked."""
+    if not isinstance(rec, dict):
+        raise ValueError(f'{loc}: a record must be a JSON object, got '
+                         f'{_short(rec)}')
+    if 'ID' not in rec or 'dtboxes' not in rec:
         raise ValueError(f'{loc}: a record needs "ID" and "dtboxes"')
-    img_id = str(rec['ID'])
+    raw_id = rec['ID']
+    if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
+        raise ValueError(f'{loc}: "ID" must be a string or an integer, got '
+                         f'{_short(raw_id)}')
+    img_id = str(raw_id)
     reason = check_image_id(img_id)
     if reason is not None:
         raise ValueError(f'{loc}: image ID {img_id[:60]!r} {reason}')
     if not isinstance(rec['dtboxes'], list):
         raise ValueError(f'{loc}: "dtboxes" must be a list')
-    if 'height' in rec and 'width' in rec:
+    claimed = None
+    if 'height' in rec or 'width' in rec:
+        if 'height' not in rec or 'width' not in rec:
+            raise ValueError(f'{loc}: "height" and "width" come together')
         h = _number(rec['height'], '"height"', loc)
         w = _number(rec['width'], '"width"', loc)
-        if h < 1 or w < 1:
-            raise ValueError(f'{loc}: "height"/"width" must be positive, got '
-                             f'{h:g} x {w:g}')
-        shape = (int(h), int(w))
-    else:
-        shape = _image_size(img_dir, img_id, loc)
-    boxes = np.empty((len(rec['dtboxes']), 4), dtype=np.float64)
-    scores = np.empty(len(rec['dtboxes']), dtype=np.float64)
-    for j, det in enumerate(rec['dtboxes']):
-        box = det.get('box') if isinstance(det, dict) else None
+        if h < 1 or w < 1 or h != int(h) or w != int(w):
+            raise ValueError(f'{loc}: "height"/"width" must be positive '
+                             f'integers, got {h:g} x {w:g}')
+        claimed = (int(h), int(w))
+    dets = rec['dtboxes']
+    boxes = np.empty((len(dets), 4), dtype=np.float64)
+    scores = np.empty(len(dets), dtype=np.float64)
+    for j, det in enumerate(dets):
+        if not isinstance(det, dict):
+            raise ValueError(f'{loc}: dtboxes[{j}] must be an object, got '
+                             f'{_short(det)}')
+        box = det.get('box')
         if not isinstance(box, list) or len(box) != 4:
-            raise ValueError(f'{loc}: dtboxes[{j}] needs "box": [x, y, w, h]')
+            raise ValueError(f'{loc}: dtboxes[{j}] needs "box": [x, y, w, h] '
+                             f'(4 numbers), got {_short(box)}')
         boxes[j] = [_number(v, f'dtboxes[{j}].box', loc) for v in box]
-        scores[j] = _number(det.get('score'), f'dtboxes[{j}].score', loc)
-    boxes[:, 2:] += boxes[:, :2]  # xywh -> xyxy
-    return Prediction(img_id, shape, boxes, scores)
+        if 'score' not in det:
+            raise ValueError(f'{loc}: dtboxes[{j}] has no "score"')
+        scores[j] = _number(det['score'], f'dtboxes[{j}].score', loc)
+    with np.errstate(over='ignore'):
+        boxes[:, 2:] += boxes[:, :2]  # xywh -> xyxy
+    if not np.isfinite(boxes).all():  # x + w overflowed
+        j = int(np.flatnonzero(~np.isfinite(boxes).all(axis=1))[0])
+        raise ValueError(f'{loc}: dtboxes[{j}].box corner x + w or y + h is '
+                         'not finite')
+    return loc, claimed, Prediction(img_id, None, boxes, scores)
 
 
-def load_crowddet_results(path: str,
-                          img_dir: Optional[str] = None) -> List[Prediction]:
-    """Predictions from CrowdDet-style records (``.odgt`` / ``.json``).
+def _crowddet_records(path: str) -> List[Located]:
+    """CrowdDet-style records (``.odgt`` / ``.json``), located.
 
     One JSON value for the whole file (a record or a list of records), or
     one record per line (lines end at ``\\n`` only). Errors name the file
@@ -201,7 +258,8 @@ def load_crowddet_results(path: str,
     elif isinstance(records, list):
         located = [(f'{path}: record {k}', r) for k, r in enumerate(records)]
     elif records is not None:
-        raise ValueError(f'{path}: not a JSON record or list of records')
+        raise ValueError(f'{path}: not a JSON record or list of records '
+                         f'(got {_short(records)})')
     else:
         for lineno, line in split_json_lines(text):
             try:
@@ -209,14 +267,76 @@ def load_crowddet_results(path: str,
             except (ValueError, RecursionError) as e:
                 raise ValueError(f'{path}:{lineno}: not valid JSON '
                                  f'({e})') from None
-    return [_crowddet_prediction(rec, loc, img_dir) for loc, rec in located]
+    return [_crowddet_record(rec, loc) for loc, rec in located]
 
 
-def load_results(path: str, img_dir: Optional[str] = None
-                 ) -> List[Prediction]:
+def _with_sizes(located: List[Located], path: str, img_dir: Optional[str],
+                trust: bool) -> Tuple[List[Prediction], str]:
+    """Give every prediction its image size; refuse unchecked claims.
+
+    Returns:
+        tuple[list[Prediction], str]: The predictions and where their sizes
+        came from (:data:`SIZES_FROM_IMAGES` or :data:`SIZES_CLAIMED`).
+    """
+    preds, seen = [], {}
+    for loc, claimed, pred in located:
+        if pred.img_id in seen:
+            raise ValueError(f'{loc}: image ID {pred.img_id!r} already has '
+                             f'predictions ({seen[pred.img_id]})')
+        seen[pred.img_id] = loc
+        if img_dir is not None:
+            shape = _image_size(img_dir, pred.img_id, loc)
+            if claimed is not None and tuple(claimed) != tuple(shape):
+                raise ValueError(
+                    f'{loc}: image {pred.img_id!r} is {shape[0]} x '
+                    f'{shape[1]} (height x width) in {img_dir}, but the '
+                    f'results file says {claimed[0]} x {claimed[1]}: sizes '
+                    'decide the clipping, so the score would be wrong')
+        elif claimed is None:
+            raise ValueError(f'{loc}: image {pred.img_id!r} has no "height"/'
+                             '"width"; pass --img-dir to read them from the '
+                             'images')
+        elif not trust:
+            raise ValueError(
+                f'{loc}: the image sizes of {path} cannot be checked: pass '
+                '--img-dir (sizes are read from the images and the claimed '
+                'ones checked), or --trust-result-sizes to score with the '
+                'claimed sizes')
+        else:
+            shape = claimed
+        preds.append(pred._replace(img_shape=tuple(shape)))
+    return preds, SIZES_FROM_IMAGES if img_dir is not None else SIZES_CLAIMED
+
+
+def load_pickle_results(path: str,
+                        img_dir: Optional[str] = None) -> List[Prediction]:
+    """Predictions from a ``tools/test.py --out`` pickle.
+
+    Sizes: from ``--img-dir`` (the pickle's ``ori_shape`` must agree), else
+    the pickle's ``ori_shape``.
+    """
+    return _with_sizes(_pickle_entries(path), path, img_dir, True)[0]
+
+
+def load_crowddet_results(path: str,
+                          img_dir: Optional[str] = None,
+                          trust_sizes: bool = False) -> List[Prediction]:
+    """Predictions from CrowdDet-style records (``.odgt`` / ``.json``).
+
+    Sizes: from ``img_dir`` (claimed ``height``/``width`` must agree); without
+    it, the claimed ones only with ``trust_sizes``.
+    """
+    return _with_sizes(_crowddet_records(path), path, img_dir,
+                       trust_sizes)[0]
+
+
+def load_results(path: str, img_dir: Optional[str] = None,
+                 trust_sizes: bool = False
+                 ) -> Tuple[List[Prediction], str]:
+    """Predictions of a results file and where their sizes came from."""
     if path.endswith(PICKLE_EXTS):
-        return load_pickle_results(path)
-    return load_crowddet_results(path, img_dir)
+        return _with_sizes(_pickle_entries(path), path, img_dir, True)
+    return _with_sizes(_crowddet_records(path), path, img_dir, trust_sizes)
 
 
 def check_ids(preds: List[Prediction], gts: Dict[str, ImageGT], path: str,
@@ -259,24 +379,38 @@ def main(argv=None) -> Dict[str, dict]:
     names = args.labels or [osp.basename(p) for p in args.results]
     outs = {}
     for name, path in zip(names, args.results):
-        preds = load_results(path, args.img_dir)
+        preds, sizes = load_results(path, args.img_dir,
+                                    args.trust_result_sizes)
         check_ids(preds, gts, path, args.gt)
-        print(f'Scoring {path} ({len(preds)} images)')
+        origin = ('the images' if sizes == SIZES_FROM_IMAGES else
+                  'the results file, unchecked')
+        print(f'Scoring {path} ({len(preds)} images, sizes from {origin})')
+        if not preds:
+            print(f'Warning: {path} holds no prediction: all {len(gts)} '
+                  f'images of {args.gt} are evaluated as images without '
+                  'detections')
         outs[name] = evaluate_crowdhuman(
             gts, preds, iou_thr=args.iou_thr, mr_range=args.mr_range,
-            source=f'the annotation file {args.gt}', show_progress=True)
+            with_ji=args.ji, source=f'the annotation file {args.gt}',
+            show_progress=True)
+        outs[name]['sizes'] = sizes
         missing = outs[name]['num_imgs'] - outs[name]['num_predicted']
-        if missing:
+        if missing and preds:
             print(f'Warning: {missing} of the {outs[name]["num_imgs"]} '
-                  f'images of {args.gt} have no prediction in {path}: they '
-                  'are evaluated as images without detections')
+                  f'images of {args.gt} have no prediction in {path} '
+                  f'({outs[name]["num_predicted"]} have): they are '
+                  'evaluated as images without detections')
     print(f'\n{args.body} box, IoU > {args.iou_thr}, MR{args.mr_range} '
           f'({args.gt})\n')
-    print('| results | images | AP50 | mMR | recall |')
-    print('|:--------|-------:|-----:|----:|-------:|')
+    ji = ' JI |' if args.ji else ''
+    print(f'| results | images | AP50 | mMR | recall |{ji} sizes |')
+    print(f'|:--------|-------:|-----:|----:|-------:|{"---:|" if ji else ""}'
+          ':------|')
     for name, out in outs.items():
+        ji = f' {100 * out["JI"]:.2f} |' if args.ji else ''
         print(f'| {name} | {out["num_imgs"]} | {100 * out["AP50"]:.2f} | '
-              f'{100 * out["mMR"]:.2f} | {100 * out["recall"]:.2f} |')
+              f'{100 * out["mMR"]:.2f} | {100 * out["recall"]:.2f} |{ji} '
+              f'{out["sizes"]} |')
     if args.plot:
         plot_curves(outs, args.plot, args.mr_range)
         print(f'\nMiss-rate/FPPI curves written to {args.plot}')

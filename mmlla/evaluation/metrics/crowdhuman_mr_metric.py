@@ -1,21 +1,14 @@
 """CrowdHuman AP50 / mMR / recall as an mmengine metric."""
 from typing import Dict, Optional, Sequence
 
-import numpy as np
 from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
 from mmlla.datasets.crowdhuman_odgt_dataset import BODY_KEYS
 from ..functional import (MR_REFERENCES, ImageGT, Prediction,
+                          check_iou_thr, check_prediction,
                           evaluate_crowdhuman, load_crowdhuman_gt)
-
-
-def _to_numpy(x) -> np.ndarray:
-    """A tensor (any device) or array-like as a numpy array."""
-    if hasattr(x, 'detach'):
-        x = x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 @METRICS.register_module()
@@ -24,30 +17,37 @@ class CrowdHumanMRMetric(BaseMetric):
 
     A drop-in for mmdet's ``CrowdHumanMetric`` (same ``ann_file``, same
     ``process`` inputs) computing the CrowdDet protocol of
-    ``docs/algorithms.md`` §6 with the same numbers, vectorised (>10x faster
-    on the validation set) and without its failures: images without ground
-    truth or without detections, an empty prediction set, and predictions
-    in any order are all evaluated; a prediction for an image ID absent from
-    ``ann_file`` raises an error naming it.
+    ``docs/algorithms.md`` §6 with the same numbers, vectorised (see
+    ``docs/evaluation.md`` for measured speed and memory) and without its
+    failures: images without ground truth or without detections, an empty
+    prediction set, and predictions in any order are all evaluated; a
+    prediction for an image ID absent from ``ann_file`` raises an error
+    naming it, and so does a prediction that cannot be scored (NaN or
+    infinite boxes or scores, boxes that are not (D, 4), box and score
+    counts that differ).
 
-    ``process`` keeps, per image, only its ID, size and the predicted boxes
-    and scores as numpy arrays; mmengine's ``collect_results`` gathers them
+    ``process`` keeps, per image, only its ID, size (``ori_shape``, which
+    the data pipeline read from the image) and the predicted boxes and
+    scores as numpy arrays; mmengine's ``collect_results`` gathers them
     across ranks and rank 0 matches them in ``compute_metrics``. Every image
     of ``ann_file`` is evaluated (§6: FPPI divides by the number of images
     of the ground-truth file, recall by all its GTs); an image without a
     prediction counts as an image without detections, with a warning.
 
     Results are fractions in [0, 1] under ``crowdhuman/``: ``AP50``, ``mMR``
-    (lower is better), ``recall`` and, with ``with_ji``, ``JI``.
+    (lower is better), ``recall`` and, with ``with_ji``, ``JI`` (CrowdDet's
+    Jaccard index: maximum-weight matching, see
+    :func:`~mmlla.evaluation.functional.jaccard_index_image`).
 
     Args:
         ann_file: The ``.odgt`` annotation file.
         body: Evaluated box: ``'full'`` (``fbox``, default), ``'visible'``
             (``vbox``) or ``'head'`` (``hbox``).
-        iou_thr: Matching IoU threshold (strict). Defaults to 0.5.
+        iou_thr: Matching IoU threshold (strict), in (0, 1). Defaults to
+            0.5.
         mr_range: Reference FPPI range of the mMR: ``'-2'`` (9 points in
             1e-2..1, default) or ``'-4'`` (9 points in 1e-4..1).
-        with_ji: Also compute mmdet's Jaccard index. Defaults to False.
+        with_ji: Also compute CrowdDet's Jaccard index. Defaults to False.
         backend_args: mmengine file backend arguments for ``ann_file``.
         collect_device: ``'cpu'`` or ``'gpu'``, for gathering results.
         prefix: Key prefix; ``'crowdhuman'`` when None.
@@ -70,11 +70,9 @@ class CrowdHumanMRMetric(BaseMetric):
         if mr_range not in MR_REFERENCES:
             raise ValueError('mr_range must be one of '
                              f'{sorted(MR_REFERENCES)}, got {mr_range!r}')
-        if not 0 <= iou_thr < 1:
-            raise ValueError(f'iou_thr must be in [0, 1), got {iou_thr}')
         self.ann_file = ann_file
         self.body = body
-        self.iou_thr = iou_thr
+        self.iou_thr = check_iou_thr(iou_thr)
         self.mr_range = mr_range
         self.with_ji = with_ji
         self.backend_args = backend_args
@@ -84,6 +82,9 @@ class CrowdHumanMRMetric(BaseMetric):
                 data_samples: Sequence[dict]) -> None:
         """Keep each image's ID, size, boxes and scores.
 
+        A prediction that cannot be scored (:func:`check_prediction`) raises
+        a ValueError naming its image ID.
+
         Args:
             data_batch: The batch from the dataloader (unused).
             data_samples: Per image, a dict with ``img_id``, ``ori_shape``
@@ -92,12 +93,13 @@ class CrowdHumanMRMetric(BaseMetric):
         """
         for sample in data_samples:
             pred = sample['pred_instances']
-            h, w = sample['ori_shape'][:2]
+            img_id = str(sample['img_id'])
             self.results.append(
-                Prediction(
-                    str(sample['img_id']), (int(h), int(w)),
-                    _to_numpy(pred['bboxes']).reshape(-1, 4),
-                    _to_numpy(pred['scores']).reshape(-1)))
+                check_prediction(
+                    img_id, tuple(sample['ori_shape'][:2]), pred['bboxes'],
+                    pred['scores'],
+                    f'{type(self).__name__}: prediction for image '
+                    f'{img_id!r}'))
 
     @property
     def gts(self) -> Dict[str, ImageGT]:

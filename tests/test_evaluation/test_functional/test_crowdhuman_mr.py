@@ -355,24 +355,6 @@ def test_other_bodies_agree_with_mmdet_on_swapped_file(tmp_path, body,
             assert out['mMR'] == pytest.approx(mr, abs=1e-9)
 
 
-def test_jaccard_index_agrees_with_mmdet(tmp_path):
-    from mmdet.evaluation import CrowdHumanMetric
-    from crowdhuman_cases import data_samples
-    for seed in range(2):
-        rng = np.random.default_rng(seed + 5)
-        records, preds = random_case(rng, 6)
-        f = write_odgt(tmp_path / 'gt.odgt', records)
-        oracle = CrowdHumanMetric(ann_file=f, metric=['JI'],
-                                  num_ji_process=1)
-        oracle.process(None, data_samples(preds))
-        ji = oracle.compute_metrics(oracle.results)['JI']
-        out = evaluate_crowdhuman(
-            load_crowdhuman_gt(f), [Prediction(*p) for p in preds],
-            with_ji=True)
-        assert 0 < out['JI'] < 1
-        assert out['JI'] == pytest.approx(ji, abs=1e-4)  # mmdet rounds
-
-
 def test_evaluate_errors_and_order_invariance(tmp_path):
     rng = np.random.default_rng(3)
     records, preds = random_case(rng, 5)
