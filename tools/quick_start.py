@@ -5,7 +5,10 @@
 Generates a small synthetic CrowdHuman set (unless it is already there),
 trains the tiny default detector for a few minutes with mmengine's progress
 log, evaluates it (AP50 / mMR / recall) and draws its detections on a
-validation image. Everything lands in ``--work-dir``.
+validation image. Everything lands in ``--work-dir``, by default
+``work_dirs/quick_start/<config name>/`` (one folder per detector, so
+``--config`` of another one keeps the LLA checkpoint the README uses).
+The model is evaluated once, on the validation images, after training.
 """
 import argparse
 import os
@@ -36,18 +39,41 @@ def parse_args(argv=None):
     parser.add_argument(
         '--config', default=osp.join(root, DEFAULT_CONFIG),
         help='tiny config')
-    parser.add_argument('--work-dir', default='work_dirs/quick_start')
+    parser.add_argument(
+        '--work-dir', default=None,
+        help='default: work_dirs/quick_start/<config name>/')
     parser.add_argument('--data-root', default='data/synthetic_crowdhuman/')
     parser.add_argument('--num-train', type=int, default=300)
     parser.add_argument('--num-val', type=int, default=50)
     parser.add_argument('--iters', type=int, default=600,
                         help='training iterations (batch of 4)')
     parser.add_argument('--seed', type=int, default=0)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.work_dir is None:
+        args.work_dir = default_work_dir(args.config)
+    return args
+
+
+def default_work_dir(config):
+    return osp.join('work_dirs', 'quick_start',
+                    osp.splitext(osp.basename(config))[0])
+
+
+def _tools_test():
+    """tools/test.py as a module (its warning filters)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'mmlla_tools_test', osp.join(osp.dirname(osp.abspath(__file__)),
+                                     'test.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv=None):
     args = parse_args(argv)
+    tools_test = _tools_test()
+    tools_test.quiet_known_warnings()
     data_root = args.data_root.rstrip('/') + '/'
     if not (osp.exists(data_root + 'annotation_train.odgt')
             and osp.exists(data_root + 'annotation_val.odgt')):
@@ -64,14 +90,19 @@ def main(argv=None):
     cfg.val_evaluator.ann_file = data_root + 'annotation_val.odgt'
     cfg.test_evaluator = cfg.val_evaluator
     cfg.train_cfg.max_iters = args.iters
-    cfg.train_cfg.val_interval = args.iters + 1  # evaluated once, below
+    # Evaluated once, by runner.test() below: mmengine's IterBasedTrainLoop
+    # would also validate at the last iteration whatever val_interval says.
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.train_cfg.pop('val_interval', None)
     cfg.param_scheduler[-1].end = args.iters
     cfg.param_scheduler[-1].milestones = [int(args.iters * 0.8)]
     cfg.default_hooks.checkpoint.interval = args.iters
 
+    device = 'GPU' if torch.cuda.is_available() else 'CPU'
     print(f'Training {osp.relpath(args.config)} for {args.iters} iterations '
-          f'on {"CUDA" if torch.cuda.is_available() else "CPU"} ...')
+          f'on {device} ...')
     runner = Runner.from_cfg(cfg)
+    tools_test.quiet_known_warnings(runner)
     runner.train()
     metrics = runner.test()
 
@@ -89,7 +120,7 @@ def main(argv=None):
     keep = pred.scores >= SHOW_SCORE_THR
     img = mmcv.imrescale(mmcv.imread(img_path, channel_order='rgb'),
                          SHOW_SCALE)
-    visualizer = VISUALIZERS.build(cfg.visualizer)
+    visualizer = VISUALIZERS.build({**cfg.visualizer, 'name': 'quick_start'})
     visualizer.set_image(img)
     if keep.any():
         visualizer.draw_bboxes(pred.bboxes[keep] * SHOW_SCALE,
@@ -102,6 +133,9 @@ def main(argv=None):
     mmcv.imwrite(visualizer.get_image()[..., ::-1], out_file)
 
     print()
+    print(f'{osp.basename(args.config)} after {args.iters} iterations '
+          f'(batch 4) on {device}, evaluated on the {len(dataset)} '
+          f'synthetic validation images ({data_root}):')
     print(format_crowdhuman_row(metrics) or metrics)
     print(f'Detections drawn on {img_path}: {out_file}')
     print(f'Checkpoint: {osp.join(args.work_dir, f"iter_{args.iters}.pth")}')

@@ -60,8 +60,20 @@ def parse_args():
     return args
 
 
+def _test_tool():
+    """tools/test.py as a module (its first-steps helpers)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'mmlla_tools_test', osp.join(osp.dirname(osp.abspath(__file__)),
+                                     'test.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main():
     args = parse_args()
+    _test_tool().quiet_known_warnings()
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -101,6 +113,11 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
 
+    # First steps: one line when the data is missing (tools/test.py).
+    _test_tool().check_data_exists(
+        cfg, ['train_dataloader'] +
+        (['val_dataloader'] if cfg.get('val_cfg') else []), args.config)
+
     # Atomic checkpoint saves and a stop on NaN / inf losses, also for
     # configs that do not inherit configs/_base_/default_runtime.py.
     apply_training_safety(cfg)
@@ -114,6 +131,7 @@ def main():
     # their config source, and checked against the model and optimizer;
     # `--resume` skips a latest checkpoint that cannot be read.
     protect_runner(runner)
+    _test_tool().quiet_known_warnings(runner)
     runner.train()
 
 

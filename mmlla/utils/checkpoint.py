@@ -33,6 +33,8 @@ receive ``__setstate__`` but never be called from a checkpoint.
 """
 import os.path as osp
 import pickle
+import re
+import types
 from typing import Any, Dict, List
 
 import numpy as np
@@ -180,26 +182,124 @@ def _numpy_globals() -> List[tuple]:
     return entries
 
 
+def _safe_global_entries() -> list:
+    return [HistoryBuffer, *_numpy_globals(),
+            (_empty_bytes, 'builtins.bytes'),
+            (_empty_bytes, '__builtin__.bytes'),
+            (_history_buffer_getattr, 'builtins.getattr'),
+            (_history_buffer_getattr, '__builtin__.getattr')]
+
+
+# --- torch-version guard ----------------------------------------------------
+# ``torch.serialization.add_safe_globals`` exists from torch 2.4, and takes
+# the ``(object, name)`` pairs used above (the stand-ins) from torch 2.6.
+# Before 2.6 (e.g. torch 2.1, the newest with OpenMMLab's prebuilt CUDA
+# mmcv 2.1.0) nothing is registered with torch; instead
+# :func:`load_checkpoint_file` reads checkpoints through
+# :class:`_RestrictedUnpickler`, which resolves a pickle's globals from the
+# same allow-list (torch's own weights-only globals plus the entries above),
+# so the refusals are the same. What stays unprotected there: a plain
+# ``torch.load`` elsewhere in the process (mmengine's ``load_checkpoint`` in
+# the inferencer / demo), which torch < 2.6 runs with ``weights_only=False``.
+def _torch_version() -> tuple:
+    return tuple(int(x) for x in re.findall(r'\d+', torch.__version__)[:2])
+
+
+TORCH_HAS_NAMED_SAFE_GLOBALS = _torch_version() >= (2, 6)
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """pickle's Unpickler limited to the weights-only allow-list (torch<2.6)."""
+
+    _allowed: Dict[str, Any] = {}
+
+    @classmethod
+    def allowed(cls) -> Dict[str, Any]:
+        if not cls._allowed:
+            from torch._weights_only_unpickler import _get_allowed_globals
+            allowed = dict(_get_allowed_globals())
+            for entry in _safe_global_entries():
+                if isinstance(entry, tuple):
+                    allowed[entry[1]] = entry[0]
+                else:
+                    allowed[f'{entry.__module__}.{entry.__qualname__}'] = entry
+            cls._allowed = allowed
+        return cls._allowed
+
+    def find_class(self, module: str, name: str) -> Any:
+        obj = self.allowed().get(f'{module}.{name}')
+        if obj is None:
+            _refuse(f'refusing GLOBAL {module}.{name}: not in the '
+                    'weights-only allow-list')
+        return obj
+
+
+_restricted_pickle = types.ModuleType('mmlla_restricted_pickle')
+_restricted_pickle.Unpickler = _RestrictedUnpickler
+_restricted_pickle.UnpicklingError = pickle.UnpicklingError
+_restricted_pickle.load = (
+    lambda f, **kw: _RestrictedUnpickler(f, **kw).load())
+# --- end of the torch-version guard ----------------------------------------
+
+
 def register_checkpoint_safe_globals() -> None:
-    """Allow-list what mmengine 0.10.x stores in checkpoints (idempotent)."""
+    """Allow-list what mmengine 0.10.x stores in checkpoints (idempotent).
+
+    A no-op before torch 2.6 (see the torch-version guard above).
+    """
     add = getattr(torch.serialization, 'add_safe_globals', None)
-    if add is None:  # torch < 2.4 has no weights-only default to satisfy
+    if add is None or not TORCH_HAS_NAMED_SAFE_GLOBALS:
         return
-    add([HistoryBuffer, *_numpy_globals(),
-         (_empty_bytes, 'builtins.bytes'), (_empty_bytes, '__builtin__.bytes'),
-         (_history_buffer_getattr, 'builtins.getattr'),
-         (_history_buffer_getattr, '__builtin__.getattr')])
+    add(_safe_global_entries())
+
+
+# --- a file that is not a checkpoint ------------------------------------------
+# torch.save writes a zip archive ('PK'), or, in the legacy format, a pickle
+# (protocol >= 2 starts with 0x80). Anything else (a config, an image, a
+# text file) would reach torch's unpickler and fail with e.g.
+# "Unsupported operand 35".
+class NotACheckpointError(UnreadableCheckpointError):
+    """A file that is not a PyTorch checkpoint at all."""
+
+
+def check_is_checkpoint_file(path: str) -> None:
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(8)
+    except (FileNotFoundError, NotADirectoryError):
+        raise UnreadableCheckpointError(
+            f'checkpoint {path} not found') from None
+    except IsADirectoryError:
+        raise NotACheckpointError(
+            f'{path} is a folder, not a checkpoint file (.pth)') from None
+    except OSError:
+        return  # let torch.load report it
+    if not head:
+        raise NotACheckpointError(
+            f'{path} is empty, not a checkpoint (.pth)')
+    if not head.startswith((b'PK', b'\x80')):
+        raise NotACheckpointError(
+            f'{path} is not a PyTorch checkpoint (a .pth file written by '
+            f'training: a zip archive or a pickle); it starts with '
+            f'{head[:8]!r}. Was another file given as the checkpoint?')
+# ---------------------------------------------------------------------------
 
 
 def load_checkpoint_file(path: str, map_location: Any = 'cpu') -> Any:
     """``torch.load`` a checkpoint weights-only, with a clear error.
 
     Raises:
-        UnreadableCheckpointError: The file is missing, truncated or corrupt.
+        UnreadableCheckpointError: The file is missing, truncated or corrupt
+            (:class:`NotACheckpointError`: not a checkpoint file at all).
         CheckpointError: It holds an object that is not allowed; the message
             names the file.
     """
+    check_is_checkpoint_file(path)
     try:
+        if not TORCH_HAS_NAMED_SAFE_GLOBALS:  # torch-version guard
+            return torch.load(path, map_location=map_location,
+                              weights_only=False,
+                              pickle_module=_restricted_pickle)
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise UnreadableCheckpointError(

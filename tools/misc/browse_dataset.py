@@ -39,20 +39,47 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def draw_sample(visualizer, data, palette):
+def _fit(boxes, sample, rescale):
+    """Boxes in the drawn (packed) image's pixels, clipped to it.
+
+    A test pipeline loads the annotations after Resize, so its boxes are in
+    the original image's pixels (``rescale``); full-body boxes also reach
+    outside the picture, which would make matplotlib widen the canvas and
+    shift the whole drawing.
+    """
+    boxes = boxes.tensor if hasattr(boxes, 'tensor') else boxes
+    boxes = boxes.clone().float()
+    if rescale and 'scale_factor' in sample:
+        sx, sy = sample.scale_factor
+        boxes[:, 0::2] *= sx
+        boxes[:, 1::2] *= sy
+    h, w = sample.img_shape[:2] if 'img_shape' in sample else (None, None)
+    if h is not None:
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w - 1)
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h - 1)
+    return boxes
+
+
+def annotations_after_resize(pipeline):
+    """Whether a pipeline loads its boxes after resizing the image."""
+    types = [t.get('type') for t in pipeline]
+    if 'LoadAnnotations' not in types or 'Resize' not in types:
+        return False
+    return types.index('LoadAnnotations') > types.index('Resize')
+
+
+def draw_sample(visualizer, data, palette, rescale=False):
     """Draw one packed sample: persons in colour, ignore regions grey."""
     img = data['inputs'].permute(1, 2, 0).numpy()[..., [2, 1, 0]]  # BGR->RGB
     sample = data['data_samples']
     visualizer.set_image(np.ascontiguousarray(img))
-    gt = sample.gt_instances.bboxes
-    gt = gt.tensor if hasattr(gt, 'tensor') else gt
+    gt = _fit(sample.gt_instances.bboxes, sample, rescale)
     if len(gt):
         visualizer.draw_bboxes(gt, edge_colors=[palette[0]] * len(gt),
                                line_widths=1)
     ign = sample.get('ignored_instances', None)
     if ign is not None and len(ign):
-        boxes = ign.bboxes.tensor if hasattr(ign.bboxes,
-                                             'tensor') else ign.bboxes
+        boxes = _fit(ign.bboxes, sample, rescale)
         visualizer.draw_bboxes(
             boxes, edge_colors=[IGNORE_COLOR] * len(boxes),
             face_colors=[IGNORE_COLOR] * len(boxes), alpha=0.35,
@@ -79,11 +106,12 @@ def main(argv=None):
     palette = [tuple(c) for c in dataset.metainfo['palette']]
 
     num = len(dataset) if args.num is None else min(args.num, len(dataset))
+    rescale = annotations_after_resize(loader.dataset.get('pipeline', []))
     bar = ProgressBar(num)
     written = []
     for i in range(num):
         data = dataset[i]
-        image = draw_sample(visualizer, data, palette)
+        image = draw_sample(visualizer, data, palette, rescale)
         img_path = data['data_samples'].img_path
         out_file = None
         if args.output_dir is not None:
@@ -97,6 +125,8 @@ def main(argv=None):
                             wait_time=args.show_interval)
         bar.update()
     print()
+    if written:
+        print(f'{len(written)} picture(s): {osp.abspath(args.output_dir)}')
     return written
 
 
