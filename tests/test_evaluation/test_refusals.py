@@ -230,9 +230,11 @@ def test_pickle_sizes_checked_against_images(tool, case, capsys):
     with pytest.raises(ValueError, match=r"dets\.pkl: entry 2: image "
                        rf"'img00002' is {h} x {w} .* says {h} x {w + 1}"):
         tool.main([gt, pkl, '--img-dir', img_dir])
-    # without --img-dir a tools/test.py pickle keeps its ori_shape (the
-    # online metric's input), said to be unchecked
-    out = tool.main([gt, pkl])['dets.pkl']
+    # without --img-dir a pickle's sizes cannot be checked: refused, unless
+    # the user says to trust them (then said to be unchecked)
+    with pytest.raises(ValueError, match=r'dets\.pkl.*cannot be checked'):
+        tool.main([gt, pkl])
+    out = tool.main([gt, pkl, '--trust-result-sizes'])['dets.pkl']
     printed = capsys.readouterr().out
     assert out['sizes'] == 'claimed, unchecked'
     assert 'sizes from the results file, unchecked' in printed
@@ -329,7 +331,7 @@ def test_malformed_pickles_name_file_and_entry(tool, case, override, match):
     tmp_path, gt, preds, _ = case
     pkl = write_pickle(tmp_path / 'dets.pkl', preds, **{'1': override})
     with pytest.raises(ValueError, match=r'dets\.pkl: ' + match):
-        tool.main([gt, pkl])
+        tool.main([gt, pkl, '--trust-result-sizes'])
 
 
 @pytest.mark.parametrize('box,match', [

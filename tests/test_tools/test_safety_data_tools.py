@@ -94,7 +94,7 @@ def test_eval_tool_cli_still_scores_a_plain_results_pickle(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS='1')
     proc = subprocess.run(
         [sys.executable, 'tools/analysis/eval_crowdhuman.py', str(gt),
-         str(res)], cwd=REPO, env=env, capture_output=True, text=True,
+         str(res), '--trust-result-sizes'], cwd=REPO, env=env, capture_output=True, text=True,
         timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     # two TPs: recall 0.5 then 1 at precision 1 (CrowdDet's AP skips the

@@ -21,11 +21,11 @@ results file:
   applied, as mmcv's loader does), and a results file that claims another
   size (``height``/``width``, or a pickle's ``ori_shape``) is refused, naming
   the file, the line or entry, and both sizes;
-* without ``--img-dir`` a CrowdDet-style file is refused (its sizes come
-  from another code base and cannot be checked) unless
-  ``--trust-result-sizes`` is given; a ``tools/test.py`` pickle is scored
-  with its ``ori_shape`` (read from the images by the data pipeline, as the
-  online metric does), with a note that it was not checked.
+* without ``--img-dir`` any results file is refused (a CrowdDet-style
+  file's sizes come from another code base, a pickle's ``ori_shape`` could
+  have been edited, and neither can be checked) unless
+  ``--trust-result-sizes`` is given; the table then says the sizes were
+  claimed and unchecked.
 
 IDs that are paths are refused, so no file outside ``--img-dir`` is opened.
 Pickles are loaded with an allow-list
@@ -309,13 +309,15 @@ def _with_sizes(located: List[Located], path: str, img_dir: Optional[str],
 
 
 def load_pickle_results(path: str,
-                        img_dir: Optional[str] = None) -> List[Prediction]:
+                        img_dir: Optional[str] = None,
+                        trust_sizes: bool = False) -> List[Prediction]:
     """Predictions from a ``tools/test.py --out`` pickle.
 
-    Sizes: from ``--img-dir`` (the pickle's ``ori_shape`` must agree), else
-    the pickle's ``ori_shape``.
+    Sizes: from ``img_dir`` (the pickle's ``ori_shape`` must agree); without
+    it, the pickle's ``ori_shape`` only with ``trust_sizes`` (a pickle, like
+    any results file, could lie about them).
     """
-    return _with_sizes(_pickle_entries(path), path, img_dir, True)[0]
+    return _with_sizes(_pickle_entries(path), path, img_dir, trust_sizes)[0]
 
 
 def load_crowddet_results(path: str,
@@ -335,7 +337,7 @@ def load_results(path: str, img_dir: Optional[str] = None,
                  ) -> Tuple[List[Prediction], str]:
     """Predictions of a results file and where their sizes came from."""
     if path.endswith(PICKLE_EXTS):
-        return _with_sizes(_pickle_entries(path), path, img_dir, True)
+        return _with_sizes(_pickle_entries(path), path, img_dir, trust_sizes)
     return _with_sizes(_crowddet_records(path), path, img_dir, trust_sizes)
 
 
