@@ -145,8 +145,10 @@ class CrowdHeadMixin:
                 factor = factor.permute(1, 2, 0).reshape(-1).sigmoid()
                 if self.score_factor_mode == 'product':
                     scores = scores * factor[:, None]
+            # nms_pre <= 0: no cap (mmdet's helper would cut the last one)
+            level_cap = nms_pre if nms_pre > 0 else scores.numel()
             scores, labels, keep, kept = filter_scores_and_topk(
-                scores, score_thr, nms_pre,
+                scores, score_thr, level_cap,
                 dict(bbox_pred=bbox_pred, priors=priors))
             if factor is not None and self.score_factor_mode == 'sqrt':
                 scores = (scores * factor[keep]).sqrt()
