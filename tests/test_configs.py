@@ -266,8 +266,13 @@ TINY_BACKBONE = dict(
 TINY_NECK = dict(in_channels=[32, 64, 128], out_channels=32)
 TINY_HEAD = dict(in_channels=32, feat_channels=32, stacked_convs=2)
 
-# mmdet's YOLOX-S with only its assigner changed (not a recipe row)
-REUSE = {'lla/yolox-s_lla-assigner_8xb8-300e_coco.py'}
+# mmdet's YOLOX-S / RTMDet-tiny with only their assigner changed (not recipe
+# rows), and the RTMDet one's tiny synthetic twin
+REUSE = {
+    'lla/yolox-s_lla-assigner_8xb8-300e_coco.py',
+    'lla/rtmdet-tiny_lla-assigner_8xb32-300e_coco.py',
+    'lla/rtmdet-tiny_lla-assigner_tiny_synthetic.py',
+}
 
 # ---------------------------------------------------------------------------
 
@@ -428,6 +433,17 @@ def test_reuse_config_changes_only_the_assigner():
     assert plain(cfg.model.train_cfg.assigner) == dict(
         type='LossAwareAssigner')
     assert cfg.model.type == 'YOLOX'
+
+
+@pytest.mark.parametrize('name', [
+    'lla/rtmdet-tiny_lla-assigner_8xb32-300e_coco.py',
+    'lla/rtmdet-tiny_lla-assigner_tiny_synthetic.py'
+])
+def test_rtmdet_reuse_config_changes_only_the_assigner(name):
+    cfg = load(name)
+    assert plain(cfg.model.train_cfg.assigner) == dict(
+        type='LossAwareAssigner', score_type='logits')
+    assert cfg.model.type == 'RTMDet'
 
 
 def strip_pretrained(node):

@@ -28,6 +28,9 @@ DEFAULT_CONFIGS = [
     'configs/lla/lla_tiny_synthetic.py',
     'configs/poto/poto-3dmf-aux_tiny_synthetic.py',
 ]
+# Optional, not run by default (pass it with --configs): mmdet's RTMDet-tiny
+# with the LLA assigner on its logits.
+OPTIONAL_CONFIGS = ['configs/lla/rtmdet-tiny_lla-assigner_tiny_synthetic.py']
 
 
 def parse_args(argv=None):

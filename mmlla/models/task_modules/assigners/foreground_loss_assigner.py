@@ -10,6 +10,7 @@ from mmengine.structures import InstanceData
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
+from .loss_aware_assigner import check_score_type
 from .one2one_utils import (check_finite, empty_result, inside_prior,
                             gt_rows, pairs_to_result)
 
@@ -49,17 +50,26 @@ class ForegroundLossAssigner(BaseAssigner):
         gamma (float): focal gamma. Defaults to 2.0.
         reg_weight (float): weight of the GIoU loss. Defaults to 2.0.
         center_sampling_radius (float): as :class:`POTOAssigner`.
+        score_type (str): what ``pred_instances.scores`` are: ``'probs'``
+            (the default: class probabilities, with optional
+            ``pred_instances.logits`` for the logs) or ``'logits'``
+            (classification logits, e.g. mmdet's RTMDetHead: the
+            probabilities are ``sigmoid(x)`` and the focal logs
+            ``logsigmoid(+-x)``, exact; ``pred_instances.logits`` is then
+            not read).
     """
 
     def __init__(self,
                  alpha: float = 0.25,
                  gamma: float = 2.0,
                  reg_weight: float = 2.0,
-                 center_sampling_radius: float = 0.0) -> None:
+                 center_sampling_radius: float = 0.0,
+                 score_type: str = 'probs') -> None:
         self.alpha = alpha
         self.gamma = gamma
         self.reg_weight = reg_weight
         self.center_sampling_radius = center_sampling_radius
+        self.score_type = check_score_type(score_type)
 
     @torch.no_grad()
     def assign(self,
@@ -71,7 +81,7 @@ class ForegroundLossAssigner(BaseAssigner):
 
         Args:
             pred_instances (InstanceData): ``priors`` (A, 4), ``scores``
-                (A, C) probabilities, ``bboxes`` (A, 4) xyxy, and optionally
+                (A, C) probabilities (or logits: see ``score_type``), ``bboxes`` (A, 4) xyxy, and optionally
                 ``logits`` (A, C) (the focal cost of the logits, as the
                 reference computes it; POTOHead passes them).
             gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
@@ -96,8 +106,12 @@ class ForegroundLossAssigner(BaseAssigner):
         cols = torch.cat([in_any.nonzero(as_tuple=True)[0],
                           outside]).sort().values
 
-        prob = scores[cols]
-        logits = pred_instances.get('logits', None)
+        if self.score_type == 'logits':
+            logits = scores
+            prob = scores[cols].float().sigmoid()
+        else:
+            prob = scores[cols]
+            logits = pred_instances.get('logits', None)
         pos, neg = focal_terms(prob, self.alpha, self.gamma,
                                None if logits is None else logits[cols])
         labels = gt_labels.long()

@@ -2,6 +2,7 @@
 from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
 from mmdet.registry import TASK_UTILS
 from mmdet.structures.bbox import BaseBoxes, bbox_overlaps, get_box_tensor
@@ -27,6 +28,17 @@ MAX_PAIRS_PER_CHUNK = 2**20
 # Points per chunk of the (A, C) class-cost table.
 POINTS_PER_CHUNK = 4096
 PRIOR_TYPES = ('auto', 'point', 'anchor')
+# What ``pred_instances.scores`` hold: probabilities (LLAHead, LLARetinaHead,
+# YOLOXHead) or classification logits (RTMDetHead, DDODHead).
+SCORE_TYPES = ('probs', 'logits')
+
+
+def check_score_type(score_type: str) -> str:
+    """``score_type`` itself, or a ``ValueError`` naming the choices."""
+    if score_type not in SCORE_TYPES:
+        raise ValueError(f'score_type must be one of {SCORE_TYPES}, '
+                         f'got {score_type!r}')
+    return score_type
 
 
 @TASK_UTILS.register_module()
@@ -84,6 +96,15 @@ class LossAwareAssigner(BaseAssigner):
         alpha (float): focal loss alpha. Defaults to 0.25.
         gamma (float): focal loss gamma. Defaults to 2.0.
         prior_type (str): ``'auto'``, ``'point'`` or ``'anchor'``.
+        score_type (str): what ``pred_instances.scores`` are: ``'probs'``
+            (the default: class probabilities in [0, 1], as LLAHead,
+            LLARetinaHead and mmdet's YOLOXHead pass) or ``'logits'``
+            (classification logits, as mmdet's RTMDetHead and DDODHead
+            pass). With ``'logits'`` the focal terms use
+            ``p = sigmoid(x)``, ``1 - p = sigmoid(-x)`` and the logs
+            ``log p = logsigmoid(x)``, ``log(1 - p) = logsigmoid(-x)``:
+            exact where the sigmoid saturates, where ``'probs'`` clamps the
+            probabilities at 1e-12 inside the logs.
     """
 
     def __init__(self,
@@ -91,7 +112,8 @@ class LossAwareAssigner(BaseAssigner):
                  reg_cost: float = 1.5,
                  alpha: float = 0.25,
                  gamma: float = 2.0,
-                 prior_type: str = 'auto') -> None:
+                 prior_type: str = 'auto',
+                 score_type: str = 'probs') -> None:
         if topk < 1:
             raise ValueError(f'topk must be >= 1, got {topk}')
         if prior_type not in PRIOR_TYPES:
@@ -102,6 +124,7 @@ class LossAwareAssigner(BaseAssigner):
         self.alpha = alpha
         self.gamma = gamma
         self.prior_type = prior_type
+        self.score_type = check_score_type(score_type)
 
     def prior_points(self, priors) -> Tensor:
         """The (A, 2) points that the in-box rule tests.
@@ -130,7 +153,18 @@ class LossAwareAssigner(BaseAssigner):
         return torch.where(is_anchor, centres, priors[:, :2])
 
     def focal_terms(self, p: Tensor) -> Tuple[Tensor, Tensor]:
-        """``FLpos(p)`` and ``FLneg(p)`` element-wise (spec, step 2)."""
+        """``FLpos(p)`` and ``FLneg(p)`` element-wise (spec, step 2).
+
+        ``p`` holds scores of ``score_type``: probabilities, or logits
+        (whose focal terms are taken through log-sigmoid, exactly).
+        """
+        if self.score_type == 'logits':
+            x = p.float()
+            log_p, log_not_p = F.logsigmoid(x), F.logsigmoid(-x)
+            fl_pos = -self.alpha * log_not_p.exp().pow(self.gamma) * log_p
+            fl_neg = -(1 - self.alpha) * log_p.exp().pow(self.gamma) * \
+                log_not_p
+            return fl_pos, fl_neg
         p = p.float()
         fl_pos = -self.alpha * (1 - p).pow(self.gamma) * \
             p.clamp(min=PROB_EPS).log()
@@ -142,7 +176,7 @@ class LossAwareAssigner(BaseAssigner):
         """Focal loss of every point against every one-hot target.
 
         Args:
-            scores (Tensor): (A, C) probabilities.
+            scores (Tensor): (A, C) scores of ``score_type``.
 
         Returns:
             Tensor: (A, C), entry ``[a, c]`` = sum over classes of the sigmoid
@@ -184,7 +218,7 @@ class LossAwareAssigner(BaseAssigner):
 
         Args:
             points (Tensor): (A, 2) points.
-            scores (Tensor): (A, C) probabilities.
+            scores (Tensor): (A, C) scores of ``score_type``.
             bboxes (Tensor): (A, 4) predicted xyxy boxes.
             gt_boxes (Tensor): (R, 4) rows' boxes (GTs, then ignore regions).
             gt_labels (Tensor): (R,) rows' classes.
@@ -245,7 +279,8 @@ class LossAwareAssigner(BaseAssigner):
         Args:
             pred_instances (InstanceData): ``priors`` (A, 2) or (A, 4) (see
                 the class docstring), ``scores`` (A, C) classification
-                probabilities, ``bboxes`` (A, 4) decoded xyxy predictions.
+                probabilities (or logits: see ``score_type``), ``bboxes``
+                (A, 4) decoded xyxy predictions.
             gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
             gt_instances_ignore (InstanceData, optional): ``bboxes`` (I, 4)
                 ignore regions.
@@ -267,7 +302,8 @@ class LossAwareAssigner(BaseAssigner):
                 f'{type(gt_instances).__name__} as gt_instances: '
                 'ATSSHead-style heads pass num_level_priors positionally '
                 'and no predictions; use a head that passes scores and '
-                'bboxes (LLAHead, LLARetinaHead, YOLOXHead)')
+                'bboxes (LLAHead, LLARetinaHead, YOLOXHead; RTMDetHead or '
+                'DDODHead with score_type="logits")')
         for key in ('scores', 'bboxes'):
             if key not in pred_instances:
                 raise ValueError(

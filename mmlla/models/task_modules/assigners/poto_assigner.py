@@ -7,6 +7,7 @@ from mmdet.registry import TASK_UTILS
 from mmengine.structures import InstanceData
 from scipy.optimize import linear_sum_assignment
 
+from .loss_aware_assigner import check_score_type
 from .one2one_utils import (check_finite, empty_result, inside_prior,
                             gt_rows, pairs_to_result,
                             prediction_quality)
@@ -44,18 +45,24 @@ class POTOAssigner(BaseAssigner):
             (CrowdHuman); > 0 = radius in strides around the GT centre,
             clipped to the box (1.5 on COCO).
         match (str): ``'hungarian'`` or ``'argmax'``.
+        score_type (str): what ``pred_instances.scores`` are: ``'probs'``
+            (the default: class probabilities, as POTOHead passes) or
+            ``'logits'`` (classification logits, e.g. mmdet's RTMDetHead),
+            turned into probabilities ``sigmoid(x)`` for the quality.
     """
 
     def __init__(self,
                  alpha: float = 0.8,
                  center_sampling_radius: float = 0.0,
-                 match: str = 'hungarian') -> None:
+                 match: str = 'hungarian',
+                 score_type: str = 'probs') -> None:
         if match not in MATCH_MODES:
             raise ValueError(f'match must be one of {MATCH_MODES}, '
                              f'got {match!r}')
         self.alpha = alpha
         self.center_sampling_radius = center_sampling_radius
         self.match = match
+        self.score_type = check_score_type(score_type)
 
     @torch.no_grad()
     def assign(self,
@@ -67,8 +74,8 @@ class POTOAssigner(BaseAssigner):
 
         Args:
             pred_instances (InstanceData): ``priors`` (A, 4) points with
-                strides, ``scores`` (A, C) probabilities, ``bboxes`` (A, 4)
-                decoded xyxy predictions.
+                strides, ``scores`` (A, C) probabilities (or logits: see
+                ``score_type``), ``bboxes`` (A, 4) decoded xyxy predictions.
             gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
             gt_instances_ignore (InstanceData, optional): not used: ignore
                 regions take no part in DeFCN's assignment.
@@ -82,6 +89,8 @@ class POTOAssigner(BaseAssigner):
         bboxes = pred_instances.bboxes
         check_finite('pred_instances.scores', scores)
         check_finite('pred_instances.bboxes', bboxes)
+        if self.score_type == 'logits':
+            scores = scores.float().sigmoid()
         gt_boxes, gt_labels, num_gts = gt_rows(gt_instances)
         num_rows, num_priors = len(gt_boxes), len(priors)
         if num_rows == 0 or num_priors == 0:
