@@ -272,6 +272,8 @@ REUSE = {
     'lla/yolox-s_lla-assigner_8xb8-300e_coco.py',
     'lla/rtmdet-tiny_lla-assigner_8xb32-300e_coco.py',
     'lla/rtmdet-tiny_lla-assigner_tiny_synthetic.py',
+    'lla/ddod_r50_fpn_lla-assigner_1x_coco.py',
+    'lla/rtmdet-ins_tiny_lla-assigner_8xb32-300e_coco.py',
 }
 
 # ---------------------------------------------------------------------------
@@ -437,13 +439,23 @@ def test_reuse_config_changes_only_the_assigner():
 
 @pytest.mark.parametrize('name', [
     'lla/rtmdet-tiny_lla-assigner_8xb32-300e_coco.py',
-    'lla/rtmdet-tiny_lla-assigner_tiny_synthetic.py'
+    'lla/rtmdet-tiny_lla-assigner_tiny_synthetic.py',
+    'lla/rtmdet-ins_tiny_lla-assigner_8xb32-300e_coco.py'
 ])
 def test_rtmdet_reuse_config_changes_only_the_assigner(name):
     cfg = load(name)
     assert plain(cfg.model.train_cfg.assigner) == dict(
         type='LossAwareAssigner', score_type='logits')
     assert cfg.model.type == 'RTMDet'
+
+
+def test_ddod_reuse_config_changes_only_the_cls_assigner():
+    cfg = load('lla/ddod_r50_fpn_lla-assigner_1x_coco.py')
+    assert plain(cfg.model.train_cfg.assigner) == dict(
+        type='LossAwareAssigner', score_type='logits', prior_type='anchor')
+    assert plain(cfg.model.train_cfg.reg_assigner) == dict(
+        type='ATSSAssigner', topk=9, alpha=0.5)
+    assert cfg.model.type == 'DDOD'
 
 
 def strip_pretrained(node):
