@@ -22,9 +22,11 @@ The output depends only on the arguments: each image draws from its own
 random generator seeded by ``(seed, split, index)``.
 """
 import json
+import multiprocessing
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -40,8 +42,72 @@ IGNORE_GROUP_PROB = 0.35
 # The smallest image side the generator can draw: the background's clutter
 # rectangles take a side in [10, side // 3), which needs side // 3 > 10.
 MIN_IMAGE_SIZE = 33
+
 SKIN_TONES = np.array([[198, 224, 255], [150, 190, 235], [110, 150, 200],
                        [70, 100, 150], [45, 65, 100]], dtype=np.float64)  # BGR
+
+
+@dataclass(frozen=True)
+class CrowdProfile:
+    """How crowded the generated images are.
+
+    Attributes:
+        min_people (int): Fewest people drawn in an image.
+        max_people (int): Most people drawn in an image (hidden ones are
+            not labelled, so the labelled count is a little lower).
+        max_groups (int): People cluster around 1..``max_groups`` centres.
+        spread (float): Standard deviation of a person's horizontal
+            distance from its group centre, as a fraction of the width.
+        ignore_prob (float): Probability of each unlabelled dense group
+            (an ignore region).
+        max_ignore_groups (int): How many times that draw is made.
+        behind_prob (float): Probability that a person gets somebody
+            standing right behind them (same place, nearly the same size):
+            the near-duplicate pairs (full-body IoU > 0.9) of real crowds.
+        ignore_scale (float): Size of an ignore group, relative to the
+            default (20-40% of the width, 12-20% of the height).
+        foot_max (float): The lowest feet, as a fraction of the height
+            (above 1: the closest people are cut off by the image's bottom
+            edge, their full box leaves the image).
+        occluders (int): Foreground objects (boards, cars, railings)
+            drawn over the people, hiding parts of them: up to this many.
+    """
+    min_people: int
+    max_people: int
+    max_groups: int
+    spread: float
+    ignore_prob: float
+    max_ignore_groups: int
+    behind_prob: float
+    ignore_scale: float = 1.0
+    foot_max: float = 1.08
+    occluders: int = 0
+
+
+# The default: dense, strongly overlapping crowds (tests and the quick start).
+DENSE = CrowdProfile(
+    min_people=MIN_PEOPLE,
+    max_people=MAX_PEOPLE,
+    max_groups=3,
+    spread=0.22,
+    ignore_prob=IGNORE_GROUP_PROB,
+    max_ignore_groups=1,
+    behind_prob=0.0)
+# Closer to CrowdHuman's train set where it matters for assignment (people
+# per image, pairs of overlapping full boxes, near-duplicates, ignore
+# regions); tools/analysis/crowd_study.py prints the comparison.
+CROWDHUMAN_LIKE = CrowdProfile(
+    min_people=8,
+    max_people=56,
+    max_groups=4,
+    spread=0.42,
+    ignore_prob=0.8,
+    max_ignore_groups=8,
+    behind_prob=0.02,
+    ignore_scale=0.4,
+    foot_max=1.5,
+    occluders=8)
+PROFILES = {'dense': DENSE, 'crowdhuman': CROWDHUMAN_LIKE}
 
 
 def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -187,6 +253,28 @@ def _draw_person(img: np.ndarray, id_map: np.ndarray, pid: int, cx: float,
     return fbox, hbox
 
 
+def _draw_occluder(img: np.ndarray, id_map: np.ndarray,
+                   rng: np.random.Generator) -> None:
+    """Draw a foreground object over the people and clear it from
+    ``id_map``: a wide low board (a car, a railing) from the bottom edge,
+    or a tall narrow one (a pillar, a sign)."""
+    H, W = id_map.shape
+    color = tuple(int(c) for c in rng.integers(0, 256, 3))
+    if rng.random() < 0.5:
+        w, h = rng.uniform(0.2, 0.5) * W, rng.uniform(0.1, 0.3) * H
+        x, y = rng.uniform(-0.1 * W, W - 0.5 * w), H - h
+    else:
+        w, h = rng.uniform(0.04, 0.1) * W, rng.uniform(0.3, 0.9) * H
+        x, y = rng.uniform(0, W - w), rng.uniform(0, H - h)
+    x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
+    x1, y1 = min(W, int(round(x + w))), min(H, int(round(y + h)))
+    if x1 > x0 and y1 > y0:
+        patch = _texture(rng, y1 - y0, x1 - x0)
+        img[y0:y1, x0:x1] = (0.5 * patch + 0.5 * np.array(color)).astype(
+            np.uint8)
+        id_map[y0:y1, x0:x1] = 0
+
+
 def _xywh(box: Sequence[float]) -> List[float]:
     x1, y1, x2, y2 = box
     return [round(float(x1), 1), round(float(y1), 1),
@@ -214,8 +302,26 @@ def check_image_size(width, height) -> None:
                 f'needs at least {MIN_IMAGE_SIZE} x {MIN_IMAGE_SIZE} pixels')
 
 
-def make_synthetic_image(rng: np.random.Generator, width: int, height: int,
-                         image_id: str) -> Tuple[np.ndarray, Dict]:
+def get_profile(profile: Union[str, CrowdProfile]) -> CrowdProfile:
+    """A :class:`CrowdProfile`, given one or its name in :data:`PROFILES`.
+
+    Raises:
+        ValueError: An unknown name.
+    """
+    if isinstance(profile, CrowdProfile):
+        return profile
+    if profile not in PROFILES:
+        raise ValueError(f'unknown crowd profile {profile!r}; choose one of '
+                         f'{sorted(PROFILES)}')
+    return PROFILES[profile]
+
+
+def make_synthetic_image(
+        rng: np.random.Generator,
+        width: int,
+        height: int,
+        image_id: str,
+        profile: Union[str, CrowdProfile] = DENSE) -> Tuple[np.ndarray, Dict]:
     """Draw one crowded image and its CrowdHuman annotation record.
 
     Args:
@@ -223,6 +329,9 @@ def make_synthetic_image(rng: np.random.Generator, width: int, height: int,
         width: Image width in pixels.
         height: Image height in pixels.
         image_id: The record's ``ID``.
+        profile: How crowded (a :class:`CrowdProfile` or a name of
+            :data:`PROFILES`). The default draws exactly what this
+            generator always drew.
 
     Returns:
         tuple: The BGR image (height, width, 3) and the ``.odgt`` record.
@@ -231,15 +340,18 @@ def make_synthetic_image(rng: np.random.Generator, width: int, height: int,
         ValueError: The size is too small (:func:`check_image_size`).
     """
     check_image_size(width, height)
+    profile = get_profile(profile)
     img = _background(rng, width, height)
     id_map = np.zeros((height, width), np.int32)
     gtboxes = []
 
     # A far, dense, unlabelled group first (behind everybody): an ignore
     # region in the CrowdHuman sense.
-    if rng.random() < IGNORE_GROUP_PROB:
-        gw = rng.uniform(0.2, 0.4) * width
-        gh = rng.uniform(0.12, 0.2) * height
+    for _ in range(profile.max_ignore_groups):
+        if rng.random() >= profile.ignore_prob:
+            continue
+        gw = rng.uniform(0.2, 0.4) * width * profile.ignore_scale
+        gh = rng.uniform(0.12, 0.2) * height * profile.ignore_scale
         gx = rng.uniform(0, width - gw)
         gy = rng.uniform(0, 0.5 * height)
         for _ in range(int(rng.integers(12, 25))):
@@ -253,23 +365,41 @@ def make_synthetic_image(rng: np.random.Generator, width: int, height: int,
                  hbox=_xywh([gx, gy, gx + gw, gy + gh]),
                  extra=dict(ignore=1)))
 
-    num = int(rng.integers(MIN_PEOPLE, MAX_PEOPLE + 1))
+    num = int(rng.integers(profile.min_people, profile.max_people + 1))
     # People stand on a ground plane: lower feet -> closer -> taller.
-    foot_y = np.sort(rng.uniform(0.3 * height, 1.08 * height, num))
+    foot_y = np.sort(
+        rng.uniform(0.3 * height, profile.foot_max * height, num))
     scale = rng.uniform(0.8, 1.25, num)
     heights = (0.08 + 0.4 * foot_y / height) * height * scale
     # Crowds cluster: centres around a few group positions.
-    n_groups = int(rng.integers(1, 4))
+    n_groups = int(rng.integers(1, profile.max_groups + 1))
     group_x = rng.uniform(0.1 * width, 0.9 * width, n_groups)
     cx = group_x[rng.integers(0, n_groups, num)] + rng.normal(
-        0, 0.22 * width, num)
+        0, profile.spread * width, num)
     cx = np.clip(cx, -0.05 * width, 1.05 * width)
+
+    if profile.behind_prob > 0:
+        # somebody right behind (drawn first, so mostly hidden): nearly the
+        # same place and size, a little higher up (further away)
+        behind = np.nonzero(rng.random(num) < profile.behind_prob)[0]
+        foot_y = np.concatenate([foot_y, foot_y[behind] - 0.01 * height])
+        heights = np.concatenate([heights, heights[behind] * 0.97])
+        cx = np.concatenate(
+            [cx, cx[behind] + rng.normal(0, 0.02, len(behind)) * heights[
+                behind]])
+        order = np.argsort(foot_y, kind='stable')
+        foot_y, heights, cx = foot_y[order], heights[order], cx[order]
+        num = len(foot_y)
 
     people = []
     for i in range(num):
         fbox, hbox = _draw_person(img, id_map, i + 1, float(cx[i]),
                                   float(foot_y[i]), float(heights[i]), rng)
         people.append((fbox, hbox))
+
+    for _ in range(int(rng.integers(0, profile.occluders + 1))
+                   if profile.occluders else 0):
+        _draw_occluder(img, id_map, rng)
 
     areas = np.bincount(id_map.ravel()[id_map.ravel() > 0],
                         minlength=num + 1)
@@ -296,12 +426,26 @@ def make_synthetic_image(rng: np.random.Generator, width: int, height: int,
     return img, record
 
 
+def _write_image(job: tuple) -> str:
+    """Draw and write one image; its ``.odgt`` line."""
+    img_dir, seed, split, split_idx, i, width, height, profile = job
+    rng = np.random.default_rng([seed, split_idx, i])
+    image_id = f'synth_{split}_{seed}_{i:06d}'
+    img, record = make_synthetic_image(rng, width, height, image_id, profile)
+    cv2.imwrite(
+        osp.join(img_dir, f'{image_id}.jpg'), img,
+        [cv2.IMWRITE_JPEG_QUALITY, 92])
+    return json.dumps(record)
+
+
 def make_synthetic_crowdhuman(out_dir: str,
                               num_train: int,
                               num_val: int,
                               seed: int = 0,
                               img_size: Tuple[int, int] = (320, 240),
-                              show_progress: bool = True) -> Dict[str, str]:
+                              show_progress: bool = True,
+                              profile: Union[str, CrowdProfile] = DENSE,
+                              num_workers: int = 0) -> Dict[str, str]:
     """Write a synthetic crowd data set in the exact CrowdHuman layout.
 
     Args:
@@ -312,14 +456,20 @@ def make_synthetic_crowdhuman(out_dir: str,
         seed: Seed; the same arguments give byte-identical output.
         img_size: ``(width, height)`` of every image.
         show_progress: Show mmengine's progress bar.
+        profile: How crowded (:func:`make_synthetic_image`); the default
+            keeps the output of earlier versions.
+        num_workers: Processes that draw images in parallel (0: none);
+            the output does not depend on it.
 
     Returns:
         dict: Paths of the two annotation files, keys ``'train'``/``'val'``.
 
     Raises:
-        ValueError: A negative count, or an image size the generator cannot
-            draw (:func:`check_image_size`); nothing is written then.
+        ValueError: A negative count, an image size the generator cannot
+            draw (:func:`check_image_size`) or an unknown profile; nothing
+            is written then.
     """
+    profile = get_profile(profile)
     if num_train < 0 or num_val < 0:
         raise ValueError('num_train and num_val must be >= 0, got '
                          f'{num_train} and {num_val}')
@@ -334,17 +484,23 @@ def make_synthetic_crowdhuman(out_dir: str,
     paths = {}
     for split_idx, (split, count) in enumerate((('train', num_train),
                                                 ('val', num_val))):
-        lines = []
-        for i in range(count):
-            rng = np.random.default_rng([seed, split_idx, i])
-            image_id = f'synth_{split}_{seed}_{i:06d}'
-            img, record = make_synthetic_image(rng, width, height, image_id)
-            cv2.imwrite(
-                osp.join(img_dir, f'{image_id}.jpg'), img,
-                [cv2.IMWRITE_JPEG_QUALITY, 92])
-            lines.append(json.dumps(record))
-            if bar is not None:
-                bar.update()
+        jobs = [(img_dir, seed, split, split_idx, i, width, height, profile)
+                for i in range(count)]
+        if num_workers > 0 and count > 1:
+            # every image has its own generator: the output is the same
+            with multiprocessing.get_context('spawn').Pool(
+                    num_workers) as pool:
+                lines = []
+                for line in pool.imap(_write_image, jobs, chunksize=8):
+                    lines.append(line)
+                    if bar is not None:
+                        bar.update()
+        else:
+            lines = []
+            for job in jobs:
+                lines.append(_write_image(job))
+                if bar is not None:
+                    bar.update()
         path = osp.join(out_dir, f'annotation_{split}.odgt')
         with open(path, 'w') as f:
             f.write('\n'.join(lines) + ('\n' if lines else ''))
