@@ -52,6 +52,11 @@ DETECTORS = {
     }),
 }
 
+# A detector that only tests differently from another is evaluated on that
+# one's trained weights (same seed) rather than trained again: a paired
+# comparison, and one training fewer per seed.
+DERIVED = {'POTO + NMS': 'POTO'}
+
 # The CrowdHuman tables (ResNet-50, cvpods; the seed README): AP50, mMR,
 # recall in percent. 'POTO + NMS' has no published CrowdHuman row.
 REFERENCE = {
@@ -285,11 +290,22 @@ def run_one(name: str, seed: int, args, data_root: str) -> dict:
     torch.set_num_threads(args.threads)
     metric_cls = _register_metric()
     cfg = build_cfg(name, seed, args, data_root)
-    runner = Runner.from_cfg(cfg)
-    start = time.perf_counter()
-    runner.train()
-    train_s = time.perf_counter() - start
-    metrics = runner.test()
+    base = DERIVED.get(name)
+    if base in args.detectors:
+        # test the base detector's weights with this detector's test_cfg
+        base_dir = osp.join(args.work_dir, _slug(base), f'seed{seed}')
+        with open(osp.join(base_dir, 'last_checkpoint')) as f:
+            cfg.load_from = f.read().strip()
+        with open(osp.join(args.work_dir,
+                           f'{_slug(base)}_seed{seed}.json')) as f:
+            train_s = json.load(f)['train_s']
+        metrics = Runner.from_cfg(cfg).test()
+    else:
+        runner = Runner.from_cfg(cfg)
+        start = time.perf_counter()
+        runner.train()
+        train_s = time.perf_counter() - start
+        metrics = runner.test()
     get = {k.rsplit('/', 1)[-1]: float(v) for k, v in metrics.items()}
     curve = metric_cls.last_curve or dict(fppi=[], miss_rate=[])
     # keep the curve small: the points where the miss rate changes
@@ -306,11 +322,17 @@ def run_one(name: str, seed: int, args, data_root: str) -> dict:
 
 
 def _run_all(args, data_root: str) -> List[dict]:
-    runs = [(name, seed) for seed in args.seeds for name in args.detectors]
+    # derived detectors last: they need their base's weights
+    runs = [(name, seed) for name in args.detectors for seed in args.seeds
+            if DERIVED.get(name) not in args.detectors]
+    runs += [(name, seed) for name in args.detectors for seed in args.seeds
+             if DERIVED.get(name) in args.detectors]
     results = []
+    os.makedirs(args.work_dir, exist_ok=True)
     if args.jobs == 1:
         for name, seed in runs:
             results.append(run_one(name, seed, args, data_root))
+            _save_run(results[-1], args)
             print(_progress(results[-1]), flush=True)
         return results
     env = dict(os.environ)
@@ -319,10 +341,16 @@ def _run_all(args, data_root: str) -> List[dict]:
     env['OMP_NUM_THREADS'] = str(args.threads)
     pending, running = list(runs), []
     base = [sys.executable, osp.abspath(__file__)] + _forwarded(args)
-    os.makedirs(args.work_dir, exist_ok=True)
+    done = set()
     while pending or running:
-        while pending and len(running) < args.jobs:
-            name, seed = pending.pop(0)
+        while len(running) < args.jobs:
+            ready = [(n, s) for n, s in pending
+                     if DERIVED.get(n) not in args.detectors
+                     or (DERIVED[n], s) in done]
+            if not ready:
+                break
+            name, seed = ready[0]
+            pending.remove((name, seed))
             out = osp.join(args.work_dir, f'{_slug(name)}_seed{seed}.json')
             log = open(out[:-5] + '.log', 'w')
             proc = subprocess.Popen(
@@ -341,12 +369,20 @@ def _run_all(args, data_root: str) -> List[dict]:
                                    f'{proc.returncode}); see {log.name}')
             with open(out) as f:
                 results.append(json.load(f))
+            done.add((name, seed))
             print(_progress(results[-1]), flush=True)
     return results
 
 
+def _save_run(result: dict, args) -> None:
+    out = osp.join(args.work_dir,
+                   f'{_slug(result["detector"])}_seed{result["seed"]}.json')
+    with open(out, 'w') as f:
+        json.dump(result, f)
+
+
 def _forwarded(args) -> List[str]:
-    out = ['--iters', str(args.iters), '--batch-size', str(args.batch_size),
+    out = ['--iters', str(args.iters), '--detectors', *args.detectors, '--batch-size', str(args.batch_size),
            '--threads', str(args.threads), '--data-root', args.data_root,
            '--work-dir', args.work_dir, '--img-size',
            *map(str, args.img_size), '--device', args.device]
@@ -481,9 +517,7 @@ def main(argv=None) -> dict:
     if args.run_one:
         name, seed = args.run_one[0], int(args.run_one[1])
         result = run_one(name, seed, args, data_root)
-        out = osp.join(args.work_dir, f'{_slug(name)}_seed{seed}.json')
-        with open(out, 'w') as f:
-            json.dump(result, f)
+        _save_run(result, args)
         return result
     import torch
 
