@@ -203,6 +203,11 @@ def parse_args(argv=None):
     parser.add_argument('--quick', action='store_true',
                         help='smoke run: 8 iterations, 8/4 tiny images, '
                         'seeds 0 1')
+    parser.add_argument('--collect', nargs='+', metavar='JSON',
+                        help='write the table from saved runs instead of '
+                        'training: results.json files or per-run JSON '
+                        'files (a run given twice: the last one counts); '
+                        'pass the flags the runs were made with')
     parser.add_argument('--run-one', nargs=2, metavar=('NAME', 'SEED'),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -215,7 +220,7 @@ def parse_args(argv=None):
     args.work_dir = args.work_dir or f'work_dirs/crowd_study{suffix}'
     args.out_dir = args.out_dir or (args.work_dir if args.quick else
                                     'docs/crowd_study')
-    if len(set(args.seeds)) < 2 and not args.run_one:
+    if len(set(args.seeds)) < 2 and not (args.run_one or args.collect):
         parser.error('a standard deviation needs at least two --seeds')
     if args.iters < 1 or args.jobs < 1 or args.threads < 1:
         parser.error('--iters, --jobs and --threads must be >= 1')
@@ -519,6 +524,8 @@ def main(argv=None) -> dict:
         result = run_one(name, seed, args, data_root)
         _save_run(result, args)
         return result
+    if args.collect:
+        return collect(args)
     import torch
 
     from mmlla.datasets import make_synthetic_crowdhuman
@@ -538,12 +545,21 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     results = _run_all(args, data_root)
     wall = time.perf_counter() - start
+    return write_outputs(args, results, stats, machine,
+                         f'Whole study: {wall / 60:.1f} min wall time.', wall)
+
+
+def write_outputs(args, results: Sequence[dict], stats: Dict[str, float],
+                  machine: str, note: str,
+                  wall: Optional[float] = None) -> dict:
+    """Write results.md, results.json and mr_fppi.png into ``--out-dir``."""
     os.makedirs(args.out_dir, exist_ok=True)
     lines = report(args, results, stats, machine)
-    lines.insert(-2, f'Whole study: {wall / 60:.1f} min wall time.\n')
+    lines.insert(-2, note + '\n')
     with open(osp.join(args.out_dir, 'results.md'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
-    raw = dict(args={k: v for k, v in vars(args).items() if k != 'run_one'},
+    skip = ('run_one', 'collect')
+    raw = dict(args={k: v for k, v in vars(args).items() if k not in skip},
                machine=machine, wall_s=wall, statistics=stats,
                summary=summarise(results), runs=list(results))
     with open(osp.join(args.out_dir, 'results.json'), 'w') as f:
@@ -551,6 +567,35 @@ def main(argv=None) -> dict:
     plot(results, osp.join(args.out_dir, 'mr_fppi.png'))
     print('\n'.join(lines))
     return raw
+
+
+def collect(args) -> dict:
+    """The table of runs saved by earlier (possibly interrupted) studies."""
+    runs: Dict[tuple, dict] = {}
+    stats, machine = None, None
+    for path in args.collect:
+        with open(path) as f:
+            data = json.load(f)
+        if 'runs' in data:
+            stats = data.get('statistics') or stats
+            machine = data.get('machine') or machine
+            items = data['runs']
+        else:
+            items = [data]
+        for run in items:
+            if run.get('detector') not in DETECTORS:
+                raise ValueError(f'{path}: not a crowd-study run')
+            runs[(run['detector'], run['seed'])] = run
+    if stats is None:
+        stats = crowd_statistics(
+            args.data_root.rstrip('/') + '/annotation_val.odgt')
+    results = list(runs.values())
+    args.seeds = sorted({r['seed'] for r in results})
+    args.detectors = [n for n in DETECTORS
+                      if any(r['detector'] == n for r in results)]
+    return write_outputs(
+        args, results, stats, args.machine or machine or 'unknown',
+        f'Collected from {len(results)} saved runs.')
 
 
 if __name__ == '__main__':
