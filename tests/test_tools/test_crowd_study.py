@@ -148,3 +148,48 @@ def test_quick_study(tmp_path):
 def test_needs_two_seeds():
     with pytest.raises(SystemExit):
         study.parse_args(['--seeds', '0'])
+
+
+def test_thin_curve_keeps_ends_and_order():
+    fppi = np.linspace(0.001, 50, 5000)
+    mr = np.linspace(1, 0.01, 5000)
+    f, m = study.thin_curve(fppi, mr, points=50)
+    assert len(f) <= 52 and f[0] == fppi[0] and f[-1] == fppi[-1]
+    assert np.all(np.diff(f) > 0)
+    # every kept point is a point of the curve
+    idx = np.searchsorted(fppi, f)
+    assert np.array_equal(fppi[idx], f) and np.array_equal(mr[idx], m)
+    short = study.thin_curve(fppi[:10], mr[:10], points=50)
+    assert np.array_equal(short[0], fppi[:10])
+
+
+def test_collect_merges_saved_runs(tmp_path):
+    stats = {k: 1.0 for k in study.CROWDHUMAN_STATS}
+
+    def run(name, seed, mmr):
+        return dict(detector=name, seed=seed, AP50=90.0, mMR=mmr,
+                    recall=99.0, train_s=10.0, fppi=[0.1, 1.0],
+                    miss_rate=[0.5, 0.3])
+
+    first = dict(statistics=stats, machine='m',
+                 runs=[run('FCOS', s, 40.0 + s) for s in range(3)] +
+                 [run('LLA.FCOS', 0, 99.0)])
+    (tmp_path / 'a.json').write_text(json.dumps(first))
+    # per-run files; LLA.FCOS seed 0 given again: the later one counts
+    for s in range(3):
+        (tmp_path / f'l{s}.json').write_text(
+            json.dumps(run('LLA.FCOS', s, 30.0 + s)))
+    out = study.main([
+        '--collect', str(tmp_path / 'a.json'),
+        *[str(tmp_path / f'l{s}.json') for s in range(3)], '--out-dir',
+        str(tmp_path / 'out')
+    ])
+    assert out['summary']['LLA.FCOS']['mMR'][0] == pytest.approx(31.0)
+    assert out['summary']['FCOS']['mMR'][0] == pytest.approx(41.0)
+    table = (tmp_path / 'out' / 'results.md').read_text()
+    assert '| LLA.FCOS vs FCOS | mMR | 31.0 vs 41.0 |' in table
+    assert 'reproduces' in table
+    (tmp_path / 'bad.json').write_text(json.dumps(dict(detector='YOLO')))
+    with pytest.raises(ValueError, match='not a crowd-study run'):
+        study.main(['--collect', str(tmp_path / 'bad.json'), '--out-dir',
+                    str(tmp_path / 'o2')])

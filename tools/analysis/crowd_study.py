@@ -85,6 +85,7 @@ ORDERINGS = [
      '(48.9 vs 54.9)'),
 ]
 LOWER_IS_BETTER = {'mMR'}
+CURVE_POINTS = 200
 
 # CrowdHuman's train set (Shao et al. 2018, Tables 2 and 4 and section 3.2):
 # 339,565 persons and 99,227 ignore regions in 15,000 images; pairs of
@@ -319,11 +320,25 @@ def run_one(name: str, seed: int, args, data_root: str) -> dict:
         keep = np.r_[True, np.diff(mr) != 0]
         keep[-1] = True
         fppi, mr = fppi[keep], mr[keep]
+    fppi, mr = thin_curve(fppi, mr)
     return dict(
         detector=name, seed=seed, AP50=100 * get['AP50'],
         mMR=100 * get['mMR'], recall=100 * get['recall'], train_s=train_s,
         fppi=[round(float(v), 5) for v in fppi],
         miss_rate=[round(float(v), 5) for v in mr])
+
+
+def thin_curve(fppi: np.ndarray, mr: np.ndarray,
+               points: int = CURVE_POINTS) -> tuple:
+    """At most about ``points`` points of a step curve, log-spaced in FPPI
+    from 1e-3 to 1e2, plus its first and last point (enough to draw it and
+    to read the log-average miss rate)."""
+    fppi, mr = np.asarray(fppi), np.asarray(mr)
+    if len(fppi) <= points:
+        return fppi, mr
+    idx = np.searchsorted(fppi, np.logspace(-3, 2, points), side='right') - 1
+    idx = np.unique(np.r_[0, np.clip(idx, 0, len(fppi) - 1), len(fppi) - 1])
+    return fppi[idx], mr[idx]
 
 
 def _run_all(args, data_root: str) -> List[dict]:
