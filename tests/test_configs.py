@@ -96,11 +96,16 @@ FPN = dict(
 # section 6 / 7: data
 FILTER = dict(
     type='FilterAnnotations', min_gt_bbox_wh=[1e-5, 1e-5], keep_empty=False)
-RESIZE = {'crowdhuman': 'Resize', 'coco': 'RandomChoiceResize'}
+RESIZE = {
+    'crowdhuman': 'Resize',
+    'coco': 'RandomChoiceResize',
+    'citypersons': 'Resize'
+}
 CROWDHUMAN_SCALE = [1400, 800]  # shorter side 800, longer <= 1400
+CITYPERSONS_SCALE = [2048, 1024]  # CityPersons' native size (ours)
 COCO_TRAIN_SCALES = [[1333, s] for s in range(640, 801, 32)]
 COCO_TEST_SCALE = [1333, 800]
-NUM_CLASSES = {'crowdhuman': 1, 'coco': 80}
+NUM_CLASSES = {'crowdhuman': 1, 'coco': 80, 'citypersons': 1}
 # detections per image of the DeFCN rows (LLA's CrowdHuman row: 300)
 MAX_PER_IMG = {'crowdhuman': 500, 'coco': 100}
 
@@ -240,6 +245,17 @@ ROWS = {
     poto_row('coco', 1.5, with_3dmf=True, filter_norm=False),
     'poto/poto-3dmf-wo-gn-aux_r50_fpn_3x-ms_coco.py':
     poto_row('coco', 1.5, with_3dmf=True, filter_norm=False, aux=True),
+    # CityPersons: the CrowdHuman rows (recipe, schedule, detections per
+    # image) on the CityPersons data
+    'citypersons/lla_r50_fpn_citypersons.py':
+    Row('citypersons', '28k', 'FCOS', 'LLAHead', 2.0, lla_assigner('point'),
+        300, True, prior_offset=0.0),
+    'citypersons/fcos_r50_fpn_citypersons.py':
+    Row('citypersons', '30k', 'FCOS', 'DeFCNFCOSHead', 1.0, FCOS_ASSIGNER,
+        500, True),
+    'citypersons/poto-3dmf-aux_r50_fpn_citypersons.py':
+    Row('citypersons', '30k', 'FCOS', 'POTOHead', 2.0, poto_assigner(0.0),
+        500, False, with_3dmf=True, aux=True),
 }
 
 # tiny CPU twin -> its R50 row
@@ -255,6 +271,12 @@ TWINS = {
     'poto/poto-3dmf_tiny_synthetic.py': 'poto/poto-3dmf_r50_crowdhuman.py',
     'poto/poto-3dmf-aux_tiny_synthetic.py':
     'poto/poto-3dmf-aux_r50_crowdhuman.py',
+    'citypersons/lla_tiny_synthetic-citypersons.py':
+    'citypersons/lla_r50_fpn_citypersons.py',
+    'citypersons/fcos_tiny_synthetic-citypersons.py':
+    'citypersons/fcos_r50_fpn_citypersons.py',
+    'citypersons/poto-3dmf-aux_tiny_synthetic-citypersons.py':
+    'citypersons/poto-3dmf-aux_r50_fpn_citypersons.py',
 }
 TINY_BACKBONE = dict(
     depth=18,
@@ -335,6 +357,12 @@ def test_row_data(name):
             type='Resize', scale=CROWDHUMAN_SCALE, keep_ratio=True)
         assert test_resize['scale'] == CROWDHUMAN_SCALE
         assert cfg.test_evaluator.type == 'CrowdHumanMRMetric'
+    elif row.data == 'citypersons':
+        assert cfg.train_dataloader.dataset.type == 'CityPersonsDataset'
+        assert resize == dict(
+            type='Resize', scale=CITYPERSONS_SCALE, keep_ratio=True)
+        assert test_resize['scale'] == CITYPERSONS_SCALE
+        assert cfg.test_evaluator.type == 'CityPersonsMRMetric'
     else:
         assert cfg.train_dataloader.dataset.type == 'CocoDataset'
         assert resize == dict(

@@ -9,6 +9,12 @@ from .crowdhuman_mr import (BACKGROUND, CHUNK_ELEMS, IGNORE, JI_SCORE_THRS,
                             parse_crowdhuman_record)
 from .safe_pickle import (UnsafePickleError, load_results_pickle,
                           loads_results_pickle)
+from .citypersons_mr import (FPPI_REFS, HEIGHT_MARGIN, MAX_DETS, SETUPS,
+                             CityPersonsImageGT, CityPersonsPrediction,
+                             check_detections, check_setups,
+                             evaluate_citypersons, load_citypersons_gt,
+                             log_average_miss_rate, match_citypersons_image,
+                             overlaps_xywh, top_detections, xyxy_to_xywh)
 
 __all__ = [
     'MR_REFERENCES', 'JI_SCORE_THRS', 'CHUNK_ELEMS', 'PERSON', 'BACKGROUND',
@@ -18,5 +24,9 @@ __all__ = [
     'accumulate_crowdhuman', 'max_weight_matching', 'jaccard_index_image',
     'accumulate_jaccard_index', 'check_iou_thr', 'check_prediction',
     'evaluate_crowdhuman', 'UnsafePickleError', 'load_results_pickle',
-    'loads_results_pickle'
+    'loads_results_pickle', 'SETUPS', 'HEIGHT_MARGIN', 'MAX_DETS',
+    'FPPI_REFS', 'CityPersonsImageGT', 'CityPersonsPrediction',
+    'check_setups', 'load_citypersons_gt', 'check_detections',
+    'overlaps_xywh', 'xyxy_to_xywh', 'top_detections',
+    'match_citypersons_image', 'log_average_miss_rate', 'evaluate_citypersons'
 ]
