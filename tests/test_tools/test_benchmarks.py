@@ -87,8 +87,13 @@ def test_bench_assigners_quick(capsys):
     assert all(r['num_pos'] > 0 for r in results)
     assert all(r['memory']['dense'] > 0 for r in results)
     assert all('LLA-chunk4096' in r['times'] for r in results)
+    # the previous (dense) LossAwareAssigner path is timed beside it
+    assert all('LLA-ref' in r['times'] and r['in_box'] > 0 for r in results)
     assert '| LLA gt_inds identical to dense reference | 4/4 cases | met |' \
         in text
+    # --quick forced the sparse path for its small inputs, then restored
+    from mmlla.models.task_modules.assigners import loss_aware_assigner
+    assert loss_aware_assigner.SPARSE_MIN_PAIRS == 2**17
 
 
 def test_dense_reference_semantics():
@@ -123,13 +128,26 @@ def test_bench_poto_quick(capsys):
     assert len(table_rows(text, 'prior radius')) == 4
     assert all(r['same_optimum'] for r in out['results'])
     assert '| same optimum as dense | 4/4 cases | met |' in text
+    # sparse POTOAssigner and ForegroundLossAssigner give the gt_inds of
+    # their previous dense paths (sparse path forced by --quick)
+    assert all(r['same_gt_inds'] for r in out['results'])
+    assert all({'POTO', 'ref', 'dense', 'FG', 'FG-ref'} <= set(r['times'])
+               for r in out['results'])
+    from mmlla.models.task_modules.assigners import one2one_utils
+    assert one2one_utils.SPARSE_MIN_PAIRS == 2**19
 
 
 def test_bench_train_step_quick(capsys):
     out = load('bench_train_step').main(['--quick'])
     text = capsys.readouterr().out
     rows = table_rows(text, 'detector')
-    assert [r[0] for r in rows] == ['LLA.FCOS', 'POTO+3DMF+Aux', 'FCOS']
+    assert [r[0] for r in rows] == ['LLA.FCOS', 'POTO+3DMF+Aux', 'FCOS',
+                                    'POTO', 'POTO+3DMF']
+    parts = [r[0] for r in table_rows(text, 'part')]
+    assert parts[:3] == ['POTO step - FCOS step', '3DMF (POTO+3DMF - POTO)',
+                         'Aux (POTO+3DMF+Aux - POTO+3DMF)']
+    assert set(out['results']['POTO+3DMF+Aux']['parts']) == {
+        'POTOAssigner.assign', 'POTOAuxAssigner.assign', '3DMF forward'}
     for name, r in out['results'].items():
         assert r['step'] > 0
         # the wrapped assigners were really called, and are part of a step

@@ -3,15 +3,18 @@ assigners, side by side on the same inputs.
 
     python tools/benchmarks/bench_assigners.py [--quick] [--repeats 5]
         [--ch-gts 10 50 100 300 1000] [--coco-gts 10 50 100]
-        [--num-ignore 0] [--no-memory] [--devices cpu cuda] [--threads 1]
-        [--try-chunk 262144]
+        [--num-ignore 0] [--no-memory] [--device cpu cuda] [--threads 1]
+        [--try-chunk 262144] [--sparse-min-pairs N]
 
 Two scales: CrowdHuman (C=1, the points of an 800x1400 input) and COCO
 (C=80, 800x1333). For each number of GTs G, one crowd of tall overlapping
 person boxes, predicted boxes jittered around them and random probabilities
 are fed to
 
-* ``LLA``: ``mmlla``'s ``LossAwareAssigner`` (defaults: topk 10, reg 1.5);
+* ``LLA``: ``mmlla``'s ``LossAwareAssigner`` (defaults: topk 10, reg 1.5;
+  its sparse path: costs at the in-box pairs listed from grid indices);
+* ``LLA-ref``: ``LossAwareAssigner(sparse=False)``, the previous
+  implementation (the (G, A) cost in chunks of rows); same ``gt_inds``;
 * ``dense``: the reference below, written from the spec (§1) literally: the
   (G, A, C) focal-loss tensor, the (G, A) cost, top-k per GT; a point
   chosen once goes to its GT, a point chosen several times to the argmin of
@@ -23,7 +26,10 @@ are fed to
 
 ``--try-chunk N`` adds ``LLA-chunkN``: the same assigner with its module
 constant ``MAX_PAIRS_PER_CHUNK`` set to N (an experiment; its ``gt_inds``
-are checked too).
+are checked too). ``--sparse-min-pairs N`` sets
+``loss_aware_assigner.SPARSE_MIN_PAIRS`` (up to ``G x A = N`` LLA takes its
+dense path; ``--quick`` sets 0 so that its small inputs run the sparse path;
+restored on return).
 
 Times are medians of ``--repeats`` rounds in which every assigner runs once,
 in rotating order. Peak memory is what one call adds (CPU: peak RSS of a
@@ -52,7 +58,7 @@ import mmlla.models.task_modules.assigners.loss_aware_assigner as \
 from mmlla.models.task_modules.assigners.loss_aware_assigner import \
     LossAwareAssigner  # noqa: E402
 
-METHODS = ('LLA', 'dense', 'DSLA', 'SimOTA', 'ATSS')
+METHODS = ('LLA', 'dense', 'LLA-ref', 'DSLA', 'SimOTA', 'ATSS')
 QUICK_HW = (256, 384)
 # The spec's constants (§1), repeated here on purpose: the reference must
 # not share code with the implementation it checks.
@@ -153,6 +159,9 @@ def make_runners(case, try_chunk: Optional[int] = None) -> Dict[str,
     pred_anchors = InstanceData(priors=case['anchors'])
     lla = LossAwareAssigner(topk=TOPK, reg_cost=REG_COST, alpha=ALPHA,
                             gamma=GAMMA, prior_type='point')
+    lla_ref = LossAwareAssigner(topk=TOPK, reg_cost=REG_COST, alpha=ALPHA,
+                                gamma=GAMMA, prior_type='point',
+                                sparse=False)
     dsla, simota, atss = (DynamicSoftLabelAssigner(), SimOTAAssigner(),
                           ATSSAssigner(topk=9))
     runners = {
@@ -160,6 +169,7 @@ def make_runners(case, try_chunk: Optional[int] = None) -> Dict[str,
         'dense': lambda: dense_lla_reference(
             case['priors'], case['scores'], case['bboxes'], case['gt_boxes'],
             case['gt_labels'], case['ignore']),
+        'LLA-ref': lambda: lla_ref.assign(pred, gt, ign).gt_inds,
         'DSLA': lambda: dsla.assign(pred_logits, gt).gt_inds,
         'SimOTA': lambda: simota.assign(pred, gt).gt_inds,
         'ATSS': lambda: atss.assign(pred_anchors, case['num_level'],
@@ -168,6 +178,21 @@ def make_runners(case, try_chunk: Optional[int] = None) -> Dict[str,
     if try_chunk:
         runners[chunk_name(try_chunk)] = with_chunk(runners['LLA'], try_chunk)
     return runners
+
+
+def in_box_pairs(case) -> int:
+    """(row, point) pairs with the point strictly inside the box (0.01 px),
+    GTs and ignore regions: what LLA's sparse path costs."""
+    boxes = torch.cat([case['gt_boxes'], case['ignore']])
+    xs, ys = case['priors'][:, 0], case['priors'][:, 1]
+    total = 0
+    for start in range(0, len(boxes), 64):
+        b = boxes[start:start + 64]
+        total += int(((xs - b[:, 0:1] > INSIDE_MARGIN) &
+                      (ys - b[:, 1:2] > INSIDE_MARGIN) &
+                      (b[:, 2:3] - xs > INSIDE_MARGIN) &
+                      (b[:, 3:4] - ys > INSIDE_MARGIN)).sum())
+    return total
 
 
 def chunk_name(pairs: int) -> str:
@@ -193,7 +218,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--try-chunk', type=int, default=None,
                         help='also time LossAwareAssigner with its '
                         'MAX_PAIRS_PER_CHUNK set to this (an experiment)')
-    parser.add_argument('--devices', nargs='+', default=None)
+    parser.add_argument('--devices', '--device', nargs='+', default=None,
+                        dest='devices', help='cpu and/or cuda')
+    parser.add_argument('--sparse-min-pairs', type=int, default=None,
+                        help='set loss_aware_assigner.SPARSE_MIN_PAIRS')
     parser.add_argument('--threads', type=int, default=1,
                         help='torch threads for the timing phase')
     parser.add_argument('--seed', type=int, default=0)
@@ -214,6 +242,21 @@ def main(argv: Optional[List[str]] = None) -> dict:
                   ('COCO', QUICK_HW, 80, [5, 10])]
         args.repeats, args.warmup = 2, 0
         args.num_ignore = max(args.num_ignore, 2)
+        if args.sparse_min_pairs is None:
+            args.sparse_min_pairs = 0
+    saved = lla_module.SPARSE_MIN_PAIRS
+    if args.sparse_min_pairs is not None:
+        lla_module.SPARSE_MIN_PAIRS = args.sparse_min_pairs
+    try:
+        results = run(args, scales)
+    finally:
+        lla_module.SPARSE_MIN_PAIRS = saved
+    report(results, args)
+    return dict(results=results, targets=check_targets(results))
+
+
+def run(args, scales) -> List[dict]:
+    """Measure every case; the rows of the tables."""
     torch.set_num_threads(args.threads)
     results = []
     for device in bu.devices(args.devices):
@@ -241,6 +284,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
             }
             mine, ref = runners['LLA'](), runners['dense']()
             mismatches = int((mine != ref).sum())
+            if 'LLA-ref' in runners:
+                mismatches += int((runners['LLA-ref']() != ref).sum())
             if args.try_chunk:
                 chunked = runners[chunk_name(args.try_chunk)]()
                 mismatches += int((chunked != ref).sum())
@@ -252,13 +297,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
                      num_points=len(case['priors']),
                      num_ignore=len(case['ignore']),
                      num_pos=int((mine > 0).sum()), mismatches=mismatches,
+                     in_box=in_box_pairs(case),
                      identical=mismatches == 0, times=times,
                      memory={
                          name: memory.get((scale, g, name))
                          for name in runners
                      }))
-    report(results, args)
-    return dict(results=results, targets=check_targets(results))
+    return results
 
 
 def report(results: List[dict], args) -> None:
@@ -281,7 +326,7 @@ def report(results: List[dict], args) -> None:
             headers = (['G', 'LLA ms', 'LLA us/GT', 'dense ms', 'dense/LLA'] +
                        [f'{m} ms' for m in others] +
                        [f'{m}/LLA' for m in others] +
-                       ['same gt_inds', 'positives'])
+                       ['same gt_inds', 'positives', 'in-box pairs'])
             table = []
             for r in rows:
                 t = {k: v * 1e3 for k, v in r['times'].items()}
@@ -291,7 +336,8 @@ def report(results: List[dict], args) -> None:
                      t['dense'] / t['LLA']] + [t[m] for m in others] +
                     [t[m] / t['LLA'] for m in others] +
                     ['yes' if r['identical'] else
-                     f'NO ({r["mismatches"]} points)', r['num_pos']])
+                     f'NO ({r["mismatches"]} points)', r['num_pos'],
+                     r['in_box']])
             print(f'Time per call, median of {args.repeats} interleaved '
                   'rounds; X/LLA > 1 means LLA is faster.\n')
             print(bu.markdown_table(headers, table) + '\n')
@@ -355,6 +401,20 @@ def check_targets(results: List[dict]) -> List[dict]:
         out.append(dict(target='LLA never slower than DSLA',
                         measured=f'min DSLA/LLA {speed:.2f}x',
                         met=speed >= 1))
+    big = [r for r in ch if r['num_gts'] >= 100 and 'LLA-ref' in r['times']]
+    if big:
+        speed = min(r['times']['LLA-ref'] / r['times']['LLA'] for r in big)
+        out.append(dict(
+            target='CrowdHuman G >= 100: sparse LLA faster than the '
+            'previous (dense) LLA',
+            measured=f'min LLA-ref/LLA {speed:.2f}x', met=speed > 1))
+        if big[0]['memory'].get('LLA') is not None and len(big) > 1:
+            slope = bu.loglog_slope([r['in_box'] for r in big],
+                                    [r['memory']['LLA'] for r in big])
+            out.append(dict(
+                target='CrowdHuman G >= 100: LLA peak memory at most '
+                'linear in the in-box pairs',
+                measured=f'log-log slope {slope:.2f}', met=slope <= 1.1))
     if len(ch) > 1:
         exp = bu.loglog_slope([r['num_gts'] for r in ch],
                               [r['times']['LLA'] for r in ch])

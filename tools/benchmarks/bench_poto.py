@@ -1,16 +1,28 @@
 """POTOAssigner (Hungarian) end to end against the literal dense POTO.
 
-    python tools/benchmarks/bench_poto.py [--quick] [--gts 10 50 100 300]
-        [--radii 1.5 0] [--repeats 3] [--devices cpu cuda] [--threads 1]
+    python tools/benchmarks/bench_poto.py [--quick] [--gts 10 50 100 300 1000]
+        [--radii 0 1.5] [--repeats 3] [--device cpu cuda] [--threads 1]
 
 The points of an 800x1333 input (COCO, C=80), crowds of G person boxes,
-predicted boxes jittered around them and random probabilities. ``dense`` is
-§2 of the spec taken literally: the quality on the full (G, A) matrix, -1
-outside the spatial prior, then ``scipy.optimize.linear_sum_assignment`` on
-all of it. ``POTO`` is ``mmlla``'s ``POTOAssigner`` (which solves a reduced
-problem). Both optima are evaluated on the full float64 quality matrix and
-must be equal. ``--radii``: 1.5 is the COCO prior (a 1.5-stride centre
-region clipped to the box), 0 the CrowdHuman one (the whole box).
+predicted boxes jittered around them and random probabilities. Competitors,
+side by side in one run:
+
+* ``POTO``: ``mmlla``'s ``POTOAssigner`` (sparse: quality at the in-prior
+  pairs listed from grid indices, each GT keeping its G best points,
+  LAPJVsp);
+* ``ref``: ``POTOAssigner(sparse=False)``, the previous implementation (dense
+  prior mask, quality of the in-prior columns plus G outside ones, scipy's
+  ``linear_sum_assignment``); its ``gt_inds`` must equal POTO's;
+* ``dense``: section 2 of the spec taken literally: the quality on the full
+  (G, A) matrix, -1 outside the prior, ``linear_sum_assignment`` on all of
+  it. The optima of all three are evaluated on the full float64 matrix and
+  must be equal;
+* ``FG`` / ``FG-ref``: the foreground-loss baseline
+  (``ForegroundLossAssigner``), sparse and ``sparse=False``; same
+  ``gt_inds``.
+
+``--radii``: 0 is the CrowdHuman prior (the whole box), 1.5 the COCO one (a
+1.5-stride centre square clipped to the box).
 """
 import argparse
 import os.path as osp
@@ -27,8 +39,10 @@ from mmengine.structures import InstanceData  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
 import bench_utils as bu  # noqa: E402
-from mmlla.models.task_modules.assigners.poto_assigner import \
-    POTOAssigner  # noqa: E402
+import mmlla.models.task_modules.assigners.one2one_utils as \
+    one2one_utils  # noqa: E402
+from mmlla.models.task_modules.assigners import (  # noqa: E402
+    ForegroundLossAssigner, POTOAssigner)
 
 ALPHA = 0.8
 NUM_CLASSES = 80
@@ -64,40 +78,9 @@ def dense_poto(priors, scores, bboxes, gt_boxes, gt_labels, radius):
         quality.cpu().double().numpy(), maximize=True)
 
 
-@torch.no_grad()
-def sparse_poto_prototype(priors, scores, bboxes, gt_boxes, gt_labels,
-                          radius):
-    """An experiment, not the project's code: the same reduced problem as
-    ``POTOAssigner`` (in-prior columns plus G outside ones), but the prior
-    mask by four comparisons (no (G, A, 4) stack) and the quality computed
-    only at the in-prior (GT, point) pairs, -1 elsewhere. Shows what those
-    two changes would buy."""
-    xs, ys = priors[:, 0], priors[:, 1]
-    x1, y1, x2, y2 = (gt_boxes[:, i:i + 1] for i in range(4))
-    if radius > 0:
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        r = radius * priors[:, 2][None]
-        x1, x2 = torch.maximum(x1, cx - r), torch.minimum(x2, cx + r)
-        y1, y2 = torch.maximum(y1, cy - r), torch.minimum(y2, cy + r)
-    inside = (xs > x1) & (ys > y1) & (x2 > xs) & (y2 > ys)
-    in_any = inside.any(dim=0)
-    cols = torch.cat([
-        in_any.nonzero(as_tuple=True)[0],
-        (~in_any).nonzero(as_tuple=True)[0][:len(gt_boxes)]
-    ]).sort().values
-    sub = inside[:, cols]
-    gi, ci = sub.nonzero(as_tuple=True)
-    ai = cols[ci]
-    iou = bbox_overlaps(gt_boxes[gi], bboxes[ai], is_aligned=True)
-    q = scores[ai, gt_labels[gi]]**(1 - ALPHA) * iou**ALPHA
-    quality = torch.full(sub.shape, -1.0, dtype=torch.float64)
-    quality[gi, ci] = q.double().cpu()
-    rows, sub_cols = linear_sum_assignment(quality.numpy(), maximize=True)
-    return rows, cols.cpu()[torch.as_tensor(sub_cols)].numpy()
-
-
-def poto_pairs(assigner, pred, gt):
-    gt_inds = assigner.assign(pred, gt).gt_inds.cpu()
+def pairs_of(gt_inds):
+    """(GT indices, point indices) of the positives of ``gt_inds``."""
+    gt_inds = gt_inds.cpu()
     points = (gt_inds > 0).nonzero(as_tuple=True)[0]
     return (gt_inds[points] - 1).numpy(), points.numpy()
 
@@ -106,11 +89,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--quick', action='store_true')
     parser.add_argument('--gts', type=int, nargs='+',
-                        default=[10, 50, 100, 300])
-    parser.add_argument('--radii', type=float, nargs='+', default=[1.5, 0.0])
+                        default=[10, 50, 100, 300, 1000])
+    parser.add_argument('--radii', type=float, nargs='+', default=[0.0, 1.5])
+    parser.add_argument('--sparse-min-pairs', type=int, default=None,
+                        help='set one2one_utils.SPARSE_MIN_PAIRS (the size '
+                        'up to which the assigners take their dense path; '
+                        '--quick: 0); restored on return')
+    parser.add_argument('--no-baseline', action='store_true',
+                        help='skip the ForegroundLossAssigner rows')
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--devices', nargs='+', default=None)
+    parser.add_argument('--devices', '--device', nargs='+', default=None,
+                        dest='devices', help='cpu and/or cuda')
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args(argv)
@@ -122,7 +112,22 @@ def main(argv: Optional[List[str]] = None) -> dict:
     img_hw = bu.COCO_HW
     if args.quick:
         img_hw, args.gts, args.repeats, args.warmup = QUICK_HW, [5, 20], 2, 0
+        if args.sparse_min_pairs is None:
+            args.sparse_min_pairs = 0
     torch.set_num_threads(args.threads)
+    saved = one2one_utils.SPARSE_MIN_PAIRS
+    if args.sparse_min_pairs is not None:
+        one2one_utils.SPARSE_MIN_PAIRS = args.sparse_min_pairs
+    try:
+        results = run(args, img_hw)
+    finally:
+        one2one_utils.SPARSE_MIN_PAIRS = saved
+    report(results, args, img_hw)
+    return dict(results=results, targets=check_targets(results))
+
+
+def run(args, img_hw) -> List[dict]:
+    """Measure every case; the rows of the table."""
     results = []
     for device in bu.devices(args.devices):
         for radius in args.radii:
@@ -141,38 +146,49 @@ def main(argv: Optional[List[str]] = None) -> dict:
                 gt = InstanceData(bboxes=gt_boxes, labels=labels)
                 assigner = POTOAssigner(alpha=ALPHA,
                                         center_sampling_radius=radius)
+                ref = POTOAssigner(alpha=ALPHA,
+                                   center_sampling_radius=radius,
+                                   sparse=False)
                 runners = {
-                    'POTO': lambda: poto_pairs(assigner, pred, gt),
+                    'POTO': lambda: assigner.assign(pred, gt).gt_inds,
+                    'ref': lambda: ref.assign(pred, gt).gt_inds,
                     'dense': lambda: dense_poto(priors, scores, bboxes,
                                                 gt_boxes, labels, radius),
-                    'sparse': lambda: sparse_poto_prototype(
-                        priors, scores, bboxes, gt_boxes, labels, radius),
                 }
-                (r_mine, c_mine), (r_ref, c_ref) = (runners['POTO'](),
-                                                    runners['dense']())
+                if not args.no_baseline:
+                    fg = ForegroundLossAssigner(center_sampling_radius=radius)
+                    fg_ref = ForegroundLossAssigner(
+                        center_sampling_radius=radius, sparse=False)
+                    runners['FG'] = lambda: fg.assign(pred, gt).gt_inds
+                    runners['FG-ref'] = lambda: fg_ref.assign(pred,
+                                                              gt).gt_inds
+                mine, mine_ref = runners['POTO'](), runners['ref']()
                 full = dense_quality(priors, scores, bboxes, gt_boxes,
                                      labels, radius).cpu().double().numpy()
-                opt_mine = float(full[r_mine, c_mine].sum())
-                opt_ref = float(full[r_ref, c_ref].sum())
-                r_sp, c_sp = runners['sparse']()
-                opt_sparse = float(full[r_sp, c_sp].sum())
-                tol = OPTIMUM_RTOL * max(1.0, abs(opt_ref))
-                same_opt = (len(r_mine) == g
-                            and abs(opt_mine - opt_ref) <= tol
-                            and abs(opt_sparse - opt_ref) <= tol)
-                mine_pairs = set(zip(r_mine.tolist(), c_mine.tolist()))
-                ref_pairs = set(zip(r_ref.tolist(), c_ref.tolist()))
+                optima = {}
+                for name, gt_inds in (('POTO', mine), ('ref', mine_ref)):
+                    r, c = pairs_of(gt_inds)
+                    optima[name] = float(full[r, c].sum())
+                r_ref, c_ref = runners['dense']()
+                optima['dense'] = float(full[r_ref, c_ref].sum())
+                tol = OPTIMUM_RTOL * max(1.0, abs(optima['dense']))
+                same_opt = (int((mine > 0).sum()) == min(g, len(priors))
+                            and all(abs(v - optima['dense']) <= tol
+                                    for v in optima.values()))
+                same = torch.equal(mine, mine_ref)
+                if not args.no_baseline:
+                    same = same and torch.equal(runners['FG'](),
+                                                runners['FG-ref']())
                 in_prior = int((full > -1).any(axis=0).sum())
+                pairs = int((full > -1).sum())
                 times = bu.time_side_by_side(runners, args.repeats,
                                              args.warmup, device)
                 results.append(
                     dict(device=device, radius=radius, num_gts=g,
                          num_points=len(priors), in_prior=in_prior,
-                         opt_mine=opt_mine, opt_ref=opt_ref,
-                         same_optimum=same_opt,
-                         same_pairs=mine_pairs == ref_pairs, times=times))
-    report(results, args, img_hw)
-    return dict(results=results, targets=check_targets(results))
+                         pairs=pairs, optima=optima, same_optimum=same_opt,
+                         same_gt_inds=same, times=times))
+    return results
 
 
 def report(results, args, img_hw) -> None:
@@ -182,24 +198,41 @@ def report(results, args, img_hw) -> None:
         print(f'### POTO Hungarian on {device}: input {img_hw[0]}x'
               f'{img_hw[1]}, A={rows[0]["num_points"]}, C={NUM_CLASSES}\n')
         print(f'Time per call, median of {args.repeats} interleaved rounds. '
-              '"points in a prior": columns that are not -1 for every GT. '
-              '"sparse prototype": an experiment in this script (quality only '
-              'at in-prior pairs), not mmlla code. "same optimum": POTO, '
-              'dense and the prototype reach the same total quality.\n')
-        headers = ['prior radius', 'G', 'points in a prior', 'POTO ms',
-                   'dense ms', 'dense/POTO', 'sparse prototype ms',
-                   'dense/sparse', 'optimum (POTO)',
-                   'optimum (dense)', 'same optimum', 'same pairs']
-        table = [[
-            r['radius'], r['num_gts'], r['in_prior'],
-            r['times']['POTO'] * 1e3, r['times']['dense'] * 1e3,
-            r['times']['dense'] / r['times']['POTO'],
-            r['times']['sparse'] * 1e3,
-            r['times']['dense'] / r['times']['sparse'], f'{r["opt_mine"]:.6f}',
-            f'{r["opt_ref"]:.6f}', 'yes' if r['same_optimum'] else 'NO',
-            'yes' if r['same_pairs'] else 'no (ties)'
-        ] for r in rows]
+              '"in-prior pairs": (GT, point) pairs inside the prior; '
+              '"points in a prior": points inside some prior. "dense/POTO" '
+              '> 1: POTO is faster. "same optimum": POTO, ref and dense '
+              'reach the same total quality on the full matrix; "same '
+              'gt_inds": POTO = ref (and FG = FG-ref).\n')
+        fg = 'FG' in rows[0]['times']
+        headers = (['prior radius', 'G', 'in-prior pairs',
+                    'points in a prior', 'POTO ms', 'ref ms', 'dense ms',
+                    'dense/POTO', 'ref/POTO'] +
+                   (['FG ms', 'FG-ref ms', 'FG-ref/FG'] if fg else []) +
+                   ['optimum', 'same optimum', 'same gt_inds'])
+        table = []
+        for r in rows:
+            t = {k: v * 1e3 for k, v in r['times'].items()}
+            table.append(
+                [r['radius'], r['num_gts'], r['pairs'], r['in_prior'],
+                 t['POTO'], t['ref'], t['dense'], t['dense'] / t['POTO'],
+                 t['ref'] / t['POTO']] +
+                ([t['FG'], t['FG-ref'], t['FG-ref'] / t['FG']] if fg else [])
+                + [f'{r["optima"]["dense"]:.6f}',
+                   'yes' if r['same_optimum'] else 'NO',
+                   'yes' if r['same_gt_inds'] else 'NO'])
         print(bu.markdown_table(headers, table) + '\n')
+        for radius in dict.fromkeys(r['radius'] for r in rows):
+            sub = [r for r in rows if r['radius'] == radius]
+            if len(sub) > 1:
+                sizes = [r['num_gts'] for r in sub]
+                slopes = {
+                    m: bu.loglog_slope(sizes, [r['times'][m] for r in sub])
+                    for m in sub[0]['times']
+                }
+                print(f'Growth exponent of the time in G, radius {radius} '
+                      '(least-squares slope of log time on log G): ' +
+                      ', '.join(f'{m} {v:.2f}' for m, v in slopes.items()) +
+                      '\n')
     print('### Targets\n')
     print(bu.markdown_table(
         ['target', 'measured', 'met'],
@@ -210,18 +243,23 @@ def report(results, args, img_hw) -> None:
 def check_targets(results) -> List[dict]:
     out = []
     cpu = [r for r in results if r['device'] == 'cpu'] or results
-    at100 = [r for r in cpu if r['num_gts'] == 100]
-    for r in at100:
-        speed = r['times']['dense'] / r['times']['POTO']
-        out.append(dict(
-            target=f'POTO >= 5x faster than dense at G=100 '
-            f'(radius {r["radius"]})',
-            measured=f'{speed:.1f}x', met=speed >= 5))
+    for r in cpu:
+        if r['num_gts'] in (100, 300):
+            speed = r['times']['dense'] / r['times']['POTO']
+            out.append(dict(
+                target=f'POTO >= 5x faster than dense at G={r["num_gts"]} '
+                f'(radius {r["radius"]})',
+                measured=f'{speed:.1f}x', met=speed >= 5))
     out.append(dict(
         target='same optimum as dense',
         measured=f'{sum(r["same_optimum"] for r in results)}/'
         f'{len(results)} cases',
         met=all(r['same_optimum'] for r in results)))
+    out.append(dict(
+        target='gt_inds identical to the previous (dense-mask) path',
+        measured=f'{sum(r["same_gt_inds"] for r in results)}/'
+        f'{len(results)} cases',
+        met=all(r['same_gt_inds'] for r in results)))
     return out
 
 

@@ -96,7 +96,18 @@ class MaxFiltering3D(nn.Module):
                     convs[k], size=size, mode='bilinear', align_corners=False)
                 for k in range(lo, hi)
             ]
-            pooled = self.max_pool(torch.stack(stack, dim=2))[:, :, lvl - lo]
+            # Only level l's slice is kept, and the stack is exactly the
+            # levels that its (tau + 1)-deep window covers: pool that one
+            # slice (kernel depth = stack depth, no depth padding) instead
+            # of all of them. Same window, same scan order, hence the same
+            # values and the same argmax (gradient routing) as
+            # ``self.max_pool(stack)[:, :, lvl - lo]``, 2-3x less work.
+            pool = self.max_pool
+            pooled = F.max_pool3d(
+                torch.stack(stack, dim=2),
+                kernel_size=(hi - lo, *pool.kernel_size[1:]),
+                stride=pool.stride,
+                padding=(0, *pool.padding[1:]))[:, :, 0]
             out = pooled + x
             if self.norm is not None:
                 out = self.norm(out)

@@ -7,12 +7,13 @@ from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
 from mmdet.registry import TASK_UTILS
 from mmdet.structures.bbox import bbox_overlaps
 from mmengine.structures import InstanceData
-from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from .loss_aware_assigner import check_score_type
 from .one2one_utils import (check_finite, empty_result, inside_prior,
-                            gt_rows, pairs_to_result)
+                            gt_rows, pairs_to_result, prior_pairs,
+                            sparse_pays)
+from .sparse_utils import dense_matching, fill_unmatched, sparse_matching
 
 OUTSIDE_COST = 1e8
 PROB_EPS = 1e-12
@@ -41,9 +42,15 @@ class ForegroundLossAssigner(BaseAssigner):
     GIoU loss(box[a], g)``, inside the spatial prior; ``1e8`` outside.
 
     The class sum uses ``NEG[a] - FLneg(p[a, c_g]) + FLpos(p[a, c_g])``
-    instead of a (G, A, C) tensor. Unlike POTO the full (R, A) matrix is
-    solved: outside columns cost the same constant, so the same column
-    reduction holds, and is applied.
+    instead of a (G, A, C) tensor. Solved like :class:`POTOAssigner`: the
+    costs of the in-prior pairs only (listed by grid indices), each GT
+    keeping its ``G`` cheapest points, LAPJVsp on them
+    (:func:`sparse_utils.sparse_matching`: the optimum of the dense
+    problem), then GTs without an in-prior point take the lowest free
+    points (:func:`sparse_utils.fill_unmatched`). ``sparse=False``: the
+    dense reference (mask, costs of the in-prior columns plus ``G`` outside
+    ones, ``linear_sum_assignment``), then the same fill; small problems
+    (``G x A <= one2one_utils.SPARSE_MIN_PAIRS``) take it too.
 
     Args:
         alpha (float): focal alpha. Defaults to 0.25.
@@ -57,6 +64,7 @@ class ForegroundLossAssigner(BaseAssigner):
             probabilities are ``sigmoid(x)`` and the focal logs
             ``logsigmoid(+-x)``, exact; ``pred_instances.logits`` is then
             not read).
+        sparse (bool): the sparse path (default) or the dense reference.
     """
 
     def __init__(self,
@@ -64,12 +72,14 @@ class ForegroundLossAssigner(BaseAssigner):
                  gamma: float = 2.0,
                  reg_weight: float = 2.0,
                  center_sampling_radius: float = 0.0,
-                 score_type: str = 'probs') -> None:
+                 score_type: str = 'probs',
+                 sparse: bool = True) -> None:
         self.alpha = alpha
         self.gamma = gamma
         self.reg_weight = reg_weight
         self.center_sampling_radius = center_sampling_radius
         self.score_type = check_score_type(score_type)
+        self.sparse = sparse
 
     @torch.no_grad()
     def assign(self,
@@ -81,7 +91,8 @@ class ForegroundLossAssigner(BaseAssigner):
 
         Args:
             pred_instances (InstanceData): ``priors`` (A, 4), ``scores``
-                (A, C) probabilities (or logits: see ``score_type``), ``bboxes`` (A, 4) xyxy, and optionally
+                (A, C) probabilities (or logits: see ``score_type``),
+                ``bboxes`` (A, 4) xyxy, and optionally
                 ``logits`` (A, C) (the focal cost of the logits, as the
                 reference computes it; POTOHead passes them).
             gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
@@ -100,28 +111,68 @@ class ForegroundLossAssigner(BaseAssigner):
         num_rows, num_priors = len(gt_boxes), len(priors)
         if num_rows == 0 or num_priors == 0:
             return empty_result(num_gts, num_priors, priors.device)
+        if self.sparse and sparse_pays(num_rows, num_priors):
+            rows, points = prior_pairs(priors, gt_boxes,
+                                       self.center_sampling_radius)
+            cost = self.pair_costs(pred_instances, gt_boxes, gt_labels, rows,
+                                   points)
+            gt_idx, prior_idx = sparse_matching(rows, points, cost, num_rows,
+                                                OUTSIDE_COST, maximize=False)
+        else:
+            gt_idx, prior_idx = self._match_dense(pred_instances, gt_boxes,
+                                                  gt_labels)
+        gt_idx, prior_idx = fill_unmatched(gt_idx, prior_idx, num_rows,
+                                           num_priors)
+        return pairs_to_result(num_gts, num_priors, gt_boxes, gt_labels,
+                               gt_idx, prior_idx, bboxes)
+
+    def point_terms(self, pred_instances: InstanceData,
+                    points: Tensor) -> Tuple[Tensor, Tensor]:
+        """(n, C) focal terms (against 1, against 0) of the given points."""
+        scores = pred_instances.scores
+        if self.score_type == 'logits':
+            logits = scores
+            prob = scores[points].float().sigmoid()
+        else:
+            prob = scores[points]
+            logits = pred_instances.get('logits', None)
+        return focal_terms(prob, self.alpha, self.gamma,
+                           None if logits is None else logits[points])
+
+    def pair_costs(self, pred_instances: InstanceData, gt_boxes: Tensor,
+                   gt_labels: Tensor, rows: Tensor,
+                   points: Tensor) -> Tensor:
+        """(P,) cost of the in-prior pairs (GT ``rows[i]``, point
+        ``points[i]``), with the dense path's operations; the focal terms
+        are computed once per distinct point."""
+        uniq, inverse = torch.unique(points, return_inverse=True)
+        pos, neg = self.point_terms(pred_instances, uniq)
+        labels = gt_labels.long()[rows]
+        cls_cost = neg.sum(dim=1)[inverse] - neg[inverse, labels] + \
+            pos[inverse, labels]
+        giou = bbox_overlaps(gt_boxes[rows], pred_instances.bboxes[points],
+                             mode='giou', is_aligned=True)
+        return cls_cost + self.reg_weight * (1 - giou)
+
+    def _match_dense(self, pred_instances: InstanceData, gt_boxes: Tensor,
+                     gt_labels: Tensor) -> Tuple[Tensor, Tensor]:
+        """The reference path: the (R, A) prior mask, the cost of the
+        in-prior columns plus ``R`` outside ones, scipy's dense solver;
+        returns the matched in-prior (GT, point) pairs."""
+        priors = pred_instances.priors
+        num_rows = len(gt_boxes)
         inside = inside_prior(priors, gt_boxes, self.center_sampling_radius)
         in_any = inside.any(dim=0)
         outside = (~in_any).nonzero(as_tuple=True)[0][:num_rows]
         cols = torch.cat([in_any.nonzero(as_tuple=True)[0],
                           outside]).sort().values
-
-        if self.score_type == 'logits':
-            logits = scores
-            prob = scores[cols].float().sigmoid()
-        else:
-            prob = scores[cols]
-            logits = pred_instances.get('logits', None)
-        pos, neg = focal_terms(prob, self.alpha, self.gamma,
-                               None if logits is None else logits[cols])
+        pos, neg = self.point_terms(pred_instances, cols)
         labels = gt_labels.long()
         cls_cost = neg.sum(dim=1)[None] - neg[:, labels].t() + \
             pos[:, labels].t()
-        giou = bbox_overlaps(gt_boxes, bboxes[cols], mode='giou')
+        giou = bbox_overlaps(gt_boxes, pred_instances.bboxes[cols],
+                             mode='giou')
         cost = cls_cost + self.reg_weight * (1 - giou)
         cost[~inside[:, cols]] = OUTSIDE_COST
-        rows, sub = linear_sum_assignment(cost.cpu().double().numpy())
-        gt_idx = torch.as_tensor(rows, device=priors.device)
-        prior_idx = cols[torch.as_tensor(sub, device=priors.device)]
-        return pairs_to_result(num_gts, num_priors, gt_boxes, gt_labels,
-                               gt_idx, prior_idx, bboxes)
+        gt_idx, sub = dense_matching(cost, OUTSIDE_COST, maximize=False)
+        return gt_idx, cols[sub]

@@ -1,5 +1,5 @@
 """LLA: loss-aware label assignment (Ge et al., 2021)."""
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +10,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from .one2one_utils import check_finite, merge_ignore, topk_first
+from .sparse_utils import (GridLevel, best_per_row, grid_levels, grid_pairs,
+                           row_starts)
 
 # Cost added to the (GT, point) pairs whose point lies outside the GT box:
 # such points are ranked after every inside point, never excluded.
@@ -28,6 +30,14 @@ MAX_PAIRS_PER_CHUNK = 2**20
 # Points per chunk of the (A, C) class-cost table.
 POINTS_PER_CHUNK = 4096
 PRIOR_TYPES = ('auto', 'point', 'anchor')
+# Above this many (row, point) pairs R x A the sparse path is used when the
+# priors are FPN grids (it pays from about 5 GTs x 23k points: the dense
+# cost is dearer than the matching assigners' dense mask; measured on a
+# 2-core CPU).
+SPARSE_MIN_PAIRS = 2**17
+# In-box costs below OUTSIDE_COST - COST_SAFETY beat every outside cost
+# (which is OUTSIDE_COST plus two losses >= 0, minus rounding far below 1).
+COST_SAFETY = 1.0
 # What ``pred_instances.scores`` hold: probabilities (LLAHead, LLARetinaHead,
 # YOLOXHead) or classification logits (RTMDetHead, DDODHead).
 SCORE_TYPES = ('probs', 'logits')
@@ -89,6 +99,14 @@ class LossAwareAssigner(BaseAssigner):
     for a head whose every level is a single cell. ``BaseBoxes`` priors are
     always anchors.
 
+    Sparse path (the default, for problems above ``SPARSE_MIN_PAIRS``
+    (R x A) whose priors are FPN grids of points or of one anchor per
+    location): only the in-box pairs are costed, listed from the grid cells
+    each box covers; a row with fewer than ``topk`` in-box points, and a
+    contested point without an in-box row, get their whole cost row or
+    column (see :meth:`sparse_candidates`): the same ``gt_inds`` as the
+    dense path in time and memory proportional to the in-box pairs.
+
     Args:
         topk (int): points taken by each row (GT or ignore region).
             Defaults to 10.
@@ -105,6 +123,9 @@ class LossAwareAssigner(BaseAssigner):
             ``log p = logsigmoid(x)``, ``log(1 - p) = logsigmoid(-x)``:
             exact where the sigmoid saturates, where ``'probs'`` clamps the
             probabilities at 1e-12 inside the logs.
+        sparse (bool): use the sparse path when it applies (default), or
+            always the dense one (the reference, for tests and
+            benchmarks).
     """
 
     def __init__(self,
@@ -113,7 +134,8 @@ class LossAwareAssigner(BaseAssigner):
                  alpha: float = 0.25,
                  gamma: float = 2.0,
                  prior_type: str = 'auto',
-                 score_type: str = 'probs') -> None:
+                 score_type: str = 'probs',
+                 sparse: bool = True) -> None:
         if topk < 1:
             raise ValueError(f'topk must be >= 1, got {topk}')
         if prior_type not in PRIOR_TYPES:
@@ -125,6 +147,7 @@ class LossAwareAssigner(BaseAssigner):
         self.gamma = gamma
         self.prior_type = prior_type
         self.score_type = check_score_type(score_type)
+        self.sparse = sparse
 
     def prior_points(self, priors) -> Tensor:
         """The (A, 2) points that the in-box rule tests.
@@ -210,11 +233,49 @@ class LossAwareAssigner(BaseAssigner):
         fl_pos, fl_neg = self.focal_terms(scores[:, labels].t())
         return neg_sum[None] - fl_neg + fl_pos
 
+    def class_tools(self, scores: Tensor,
+                    num_rows: int) -> Tuple[Optional[Tensor],
+                                            Optional[Tensor]]:
+        """What ``Lcls`` is looked up in: fewer rows than classes
+        (COCO-like): ``(None, NEG)`` and each row's class cost from the
+        identity, no (A, C) table; otherwise (CrowdHuman: one class, many
+        people) ``(table, None)``, computed once per class. Decided on
+        shapes alone (no host sync), on all ``R`` rows, so that every path
+        computes each cost with the same operations."""
+        if num_rows < scores.size(1):
+            return None, self.negative_sum(scores)
+        return self.class_cost_table(scores), None
+
+    def cost_block(self, xs: Tensor, ys: Tensor, bboxes: Tensor,
+                   scores: Tensor, gts: Tensor, labels: Tensor,
+                   cls_table: Optional[Tensor],
+                   neg_sum: Optional[Tensor]) -> Tensor:
+        """(g, n) cost of ``g`` rows at ``n`` points (step 2).
+
+        Args:
+            xs, ys (Tensor): (n,) the points.
+            bboxes (Tensor): (n, 4) float32 predicted boxes.
+            scores (Tensor): (n, C) scores of ``score_type``.
+            gts (Tensor): (g, 4) float32 rows' boxes.
+            labels (Tensor): (g,) long rows' classes.
+            cls_table, neg_sum: from :meth:`class_tools`, restricted to the
+                ``n`` points.
+        """
+        x1, y1, x2, y2 = (gts[:, i:i + 1] for i in range(4))
+        inside = ((xs - x1) > INSIDE_MARGIN) & ((ys - y1) > INSIDE_MARGIN)
+        inside &= ((x2 - xs) > INSIDE_MARGIN) & ((y2 - ys) > INSIDE_MARGIN)
+        cost = bbox_overlaps(gts, bboxes)  # (g, n) IoU
+        cost = cost.clamp_(min=IOU_EPS).log_().mul_(-self.reg_cost)
+        cost += self.class_costs(scores, labels, cls_table, neg_sum)
+        cost += (~inside).float().mul_(OUTSIDE_COST)
+        return cost
+
     def candidates(self, points: Tensor, scores: Tensor, bboxes: Tensor,
                    gt_boxes: Tensor,
                    gt_labels: Tensor) -> Tuple[Tensor, Tensor]:
         """Each row's ``topk`` cheapest points (steps 1-3) and the cheapest
-        row of every point (what step 4 needs for contested points).
+        row of every point (what step 4 needs for contested points), on the
+        whole (R, A) cost (the dense path).
 
         Args:
             points (Tensor): (A, 2) points.
@@ -233,14 +294,7 @@ class LossAwareAssigner(BaseAssigner):
         rows_per_chunk = max(1, MAX_PAIRS_PER_CHUNK // num_points)
         xs, ys = points[:, 0], points[:, 1]
         bboxes = bboxes.float()
-        # Fewer rows than classes (COCO-like): each row's class cost from the
-        # identity, no (A, C) table; otherwise (CrowdHuman: one class, many
-        # people) the table, computed once per class.
-        # Decided on shapes alone: no host sync.
-        if num_rows < scores.size(1):
-            cls_table, neg_sum = None, self.negative_sum(scores)
-        else:
-            cls_table, neg_sum = self.class_cost_table(scores), None
+        cls_table, neg_sum = self.class_tools(scores, num_rows)
         indices = []
         # running minimum of every cost column over the chunks seen so far,
         # and its row
@@ -248,15 +302,11 @@ class LossAwareAssigner(BaseAssigner):
         column_row = torch.zeros(num_points, dtype=torch.long,
                                  device=points.device)
         for start in range(0, num_rows, rows_per_chunk):
-            gts = gt_boxes[start:start + rows_per_chunk].float()
-            labels = gt_labels[start:start + rows_per_chunk].long()
-            x1, y1, x2, y2 = (gts[:, i:i + 1] for i in range(4))
-            inside = ((xs - x1) > INSIDE_MARGIN) & ((ys - y1) > INSIDE_MARGIN)
-            inside &= ((x2 - xs) > INSIDE_MARGIN) & ((y2 - ys) > INSIDE_MARGIN)
-            cost = bbox_overlaps(gts, bboxes)  # (g, A) IoU
-            cost = cost.clamp_(min=IOU_EPS).log_().mul_(-self.reg_cost)
-            cost += self.class_costs(scores, labels, cls_table, neg_sum)
-            cost += (~inside).float().mul_(OUTSIDE_COST)
+            cost = self.cost_block(
+                xs, ys, bboxes, scores,
+                gt_boxes[start:start + rows_per_chunk].float(),
+                gt_labels[start:start + rows_per_chunk].long(), cls_table,
+                neg_sum)
             # each row's k cheapest points, ties to the first index
             indices.append(topk_first(cost, k, largest=False))
             # min(dim=0) takes the first row of the chunk on a tie; strict <
@@ -266,6 +316,119 @@ class LossAwareAssigner(BaseAssigner):
             column_min = torch.where(better, chunk_min, column_min)
             column_row = torch.where(better, chunk_row + start, column_row)
         return torch.cat(indices), column_row
+
+    def grid_key(self, priors) -> Optional[Tensor]:
+        """(A, 2) per-point level key for :func:`grid_levels` (the strides
+        of points, the sizes of anchors), or None for (A, 2) points, which
+        carry no level."""
+        is_boxes = isinstance(priors, BaseBoxes)
+        priors = get_box_tensor(priors)
+        if priors.size(-1) == 2:
+            return None
+        sizes = priors[:, 2:] - priors[:, :2]
+        if is_boxes or self.prior_type == 'anchor':
+            return sizes
+        if self.prior_type == 'point':
+            return priors[:, 2:]
+        is_anchor = bool(((priors[:, 2] > priors[:, 0]) &
+                          (priors[:, 3] > priors[:, 1])).all())
+        return sizes if is_anchor else priors[:, 2:]
+
+    def sparse_candidates(self, points: Tensor, scores: Tensor,
+                          bboxes: Tensor, gt_boxes: Tensor,
+                          gt_labels: Tensor,
+                          levels: List[GridLevel]) -> Tuple[Tensor, Tensor]:
+        """What :meth:`candidates` returns, from the in-box pairs only.
+
+        The in-box (row, point) pairs come from the grid cells each box
+        covers. Every in-box cost below ``OUTSIDE_COST - COST_SAFETY`` is
+        cheaper than every outside cost (an outside cost is at least
+        ``OUTSIDE_COST`` minus rounding: both losses are >= 0), so:
+
+        * a row with at least ``k`` in-box points whose ``k`` cheapest
+          in-box costs are all below that bound takes exactly them (ties to
+          the lower point, as :func:`topk_first`); any other row (fewer than
+          ``k`` in-box points: small boxes, boxes off the image) has its
+          whole cost row computed and ranked as in the dense path;
+        * the cheapest row of a point whose cheapest in-box cost is below
+          the bound is its cheapest in-box row (the first on a tie); for
+          the few contested points without one, the whole cost column over
+          all ``R`` rows is computed.
+
+        Costs are computed with the dense path's operations (the same
+        values; with ``score_type='logits'`` and fewer rows than classes
+        the log-sigmoid may differ in the last bit between vectorised and
+        scalar code). Time and memory: the in-box pairs, plus ``A`` per
+        fallback row and ``R`` per fallback column.
+
+        Returns:
+            tuple: ``index`` (R, k) and ``column_row`` (A,); ``column_row``
+            is exact at every point taken by two rows or more (the only
+            points where :meth:`assign` reads it), 0 elsewhere.
+        """
+        device = points.device
+        num_rows, num_points = len(gt_boxes), len(points)
+        k = min(self.topk, num_points)
+        gts = gt_boxes.float()
+        labels = gt_labels.long()
+        bboxes = bboxes.float()
+        cls_table, neg_sum = self.class_tools(scores, num_rows)
+        xs, ys = points[:, 0], points[:, 1]
+        rows, pts = grid_pairs(
+            points, levels, lambda lvl: tuple(gts[:, i:i + 1]
+                                              for i in range(4)),
+            INSIDE_MARGIN)
+        # step 2 at the in-box pairs (the outside term is 0 there)
+        cost = bbox_overlaps(gts[rows], bboxes[pts], is_aligned=True)
+        cost = cost.clamp_(min=IOU_EPS).log_().mul_(-self.reg_cost)
+        if cls_table is not None:
+            cost += cls_table[pts, labels[rows]]
+        else:
+            fl_pos, fl_neg = self.focal_terms(scores[pts, labels[rows]])
+            cost += neg_sum[pts] - fl_neg + fl_pos
+        bound = OUTSIDE_COST - COST_SAFETY
+
+        # step 3: rows served by their in-box points
+        counts, _ = row_starts(rows, num_rows)
+        keep = best_per_row(rows, cost, num_rows, k, largest=False)
+        if keep is None:
+            keep = torch.arange(len(rows), device=device)
+        kept_rows = rows[keep]
+        worst = cost.new_full((num_rows, ), float('inf')).scatter_reduce(
+            0, kept_rows, cost[keep], 'amax', include_self=False)
+        served = (counts >= k) & (worst < bound)
+        index = torch.zeros((num_rows, k), dtype=torch.long, device=device)
+        take = served[kept_rows]
+        index[served] = pts[keep[take]].view(-1, k)
+        dense_rows = (~served).nonzero(as_tuple=True)[0]
+        rows_per_chunk = max(1, MAX_PAIRS_PER_CHUNK // num_points)
+        for start in range(0, len(dense_rows), rows_per_chunk):
+            chunk = dense_rows[start:start + rows_per_chunk]
+            block = self.cost_block(xs, ys, bboxes, scores, gts[chunk],
+                                    labels[chunk], cls_table, neg_sum)
+            index[chunk] = topk_first(block, k, largest=False)
+
+        # step 4: the cheapest row of the contested points
+        num_claims = torch.bincount(index.flatten(), minlength=num_points)
+        col_min = cost.new_full((num_points, ), float('inf')).scatter_reduce(
+            0, pts, cost, 'amin')
+        is_min = cost == col_min[pts]
+        column_row = torch.full((num_points, ), num_rows, device=device)
+        column_row = column_row.scatter_reduce(0, pts[is_min], rows[is_min],
+                                               'amin')
+        open_cols = ((num_claims > 1) &
+                     ~(col_min < bound)).nonzero(as_tuple=True)[0]
+        cols_per_chunk = max(1, MAX_PAIRS_PER_CHUNK // num_rows)
+        for start in range(0, len(open_cols), cols_per_chunk):
+            cols = open_cols[start:start + cols_per_chunk]
+            block = self.cost_block(
+                xs[cols], ys[cols], bboxes[cols], scores[cols], gts, labels,
+                None if cls_table is None else cls_table[cols],
+                None if neg_sum is None else neg_sum[cols])
+            column_row[cols] = block.min(dim=0).indices
+        column_row = torch.where(num_claims > 1, column_row,
+                                 torch.zeros_like(column_row))
+        return index, column_row
 
     @torch.no_grad()
     def assign(self,
@@ -331,8 +494,18 @@ class LossAwareAssigner(BaseAssigner):
         if num_rows == 0 or num_points == 0:
             return AssignResult(num_gts, gt_inds, max_overlaps, labels)
 
-        index, column_row = self.candidates(points, scores, bboxes, gt_boxes,
-                                            gt_labels)
+        levels = None
+        if self.sparse and num_rows * num_points > SPARSE_MIN_PAIRS and \
+                bool(torch.isfinite(gt_boxes).all()):
+            key = self.grid_key(pred_instances.priors)
+            if key is not None:
+                levels = grid_levels(points, key)
+        if levels is not None:
+            index, column_row = self.sparse_candidates(
+                points, scores, bboxes, gt_boxes, gt_labels, levels)
+        else:
+            index, column_row = self.candidates(points, scores, bboxes,
+                                                gt_boxes, gt_labels)
         index = index.flatten()
         rows = torch.arange(num_rows, device=device).repeat_interleave(
             len(index) // num_rows)

@@ -16,7 +16,21 @@ from mmdet.structures.bbox import bbox_overlaps, get_box_tensor
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+# topk_first is defined with the sparse helpers (which need it) and
+# re-exported here, where the assigners have always imported it from
+from .sparse_utils import grid_levels, grid_pairs, topk_first  # noqa: F401
+
 IGNORE_CLASS = 0
+# Up to this many (row, point) pairs R x A the dense paths (prior mask,
+# scipy's dense solver, LLA's whole cost matrix) are the cheaper ones
+# (measured on a 2-core CPU: even at about 25 GTs x 22400 points); above
+# it the sparse ones are used.
+SPARSE_MIN_PAIRS = 2**19
+
+
+def sparse_pays(num_rows: int, num_points: int) -> bool:
+    """Whether an R x A problem is large enough for the sparse paths."""
+    return num_rows * num_points > SPARSE_MIN_PAIRS
 # Cost of a (competitor, point) pair that may not be matched.
 INF = 1e8
 
@@ -57,32 +71,6 @@ def square_anchors(priors: Tensor, anchor_scale: float) -> Tensor:
         priors[..., 0] - half_w, priors[..., 1] - half_h,
         priors[..., 0] + half_w, priors[..., 1] + half_h
     ], dim=-1)
-
-
-def topk_first(values: Tensor, k: int, largest: bool = True) -> Tensor:
-    """The indices of the ``k`` largest (or smallest) values of each row,
-    ties going to the first index (``torch.topk`` leaves the choice among
-    equal values unspecified, and it does vary with the size).
-
-    Args:
-        values (Tensor): (R, N), finite.
-        k (int): 1 <= k <= N.
-        largest (bool): largest (True) or smallest values.
-
-    Returns:
-        Tensor: (R, k) indices, in ascending index order in each row.
-    """
-    kth = values.topk(k, dim=1, largest=largest).values[:, -1:]
-    better = values > kth if largest else values < kth
-    tied = values == kth
-    # fewer than k values beat the k-th one; the rest are the first ties
-    need = k - better.sum(dim=1, keepdim=True)
-    take = better | (tied & (tied.cumsum(dim=1) <= need))
-    # exactly k taken per row: their indices, without a host sync (nonzero
-    # would wait for the device), as the k largest of N - index over them
-    num = values.size(1)
-    key = take * torch.arange(num, 0, -1, device=values.device)
-    return key.topk(k, dim=1).indices.sort(dim=1).values
 
 
 def merge_ignore(
@@ -127,25 +115,72 @@ def inside_prior(priors: Tensor,
     Returns:
         Tensor: bool (R, A).
     """
-    x1, y1, x2, y2 = (gt_boxes[:, i:i + 1] for i in range(4))
     if center_radius <= 0:
-        return _inside_boxes(priors, x1, y1, x2, y2, margin)
+        return _inside_boxes(priors, *prior_region(gt_boxes, 0.0, 0.0),
+                             margin)
     # The centre region depends on the stride only: clip the (R, 1) boxes
     # once per run of equal strides (a level) instead of the (R, A) matrix.
     strides, counts = torch.unique_consecutive(
         priors[:, 2], return_counts=True)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     parts, start = [], 0
     for stride, count in zip(strides.tolist(), counts.tolist()):
-        radius = stride * center_radius
         parts.append(
             _inside_boxes(priors[start:start + count],
-                          torch.maximum(cx - radius, x1),
-                          torch.maximum(cy - radius, y1),
-                          torch.minimum(cx + radius, x2),
-                          torch.minimum(cy + radius, y2), margin))
+                          *prior_region(gt_boxes, stride, center_radius),
+                          margin))
         start += count
     return torch.cat(parts, dim=1)
+
+
+def prior_pairs(priors: Tensor,
+                gt_boxes: Tensor,
+                center_radius: float = 0.0,
+                margin: float = 0.0) -> Tuple[Tensor, Tensor]:
+    """The (GT, point) pairs inside the spatial prior: exactly
+    ``inside_prior(priors, gt_boxes, center_radius, margin).nonzero()``,
+    found from the grid cells each prior covers (time and memory in the
+    number of pairs, not R x A) when the points are FPN grids; from the
+    dense mask otherwise (small problems, points that are no grid,
+    non-finite boxes).
+
+    Args:
+        priors (Tensor): (A, 4) points (x, y, stride_w, stride_h).
+        gt_boxes (Tensor): (R, 4) xyxy.
+        center_radius (float): as :func:`inside_prior`.
+        margin (float): as :func:`inside_prior`, >= 0.
+
+    Returns:
+        tuple: ``rows`` (P,) and ``points`` (P,) long, sorted by row, then
+        point.
+    """
+    levels = None
+    if priors.size(1) >= 4 and sparse_pays(len(gt_boxes), len(priors)) \
+            and bool(torch.isfinite(gt_boxes).all()):
+        levels = grid_levels(priors[:, :2], priors[:, 2:4])
+    if levels is None:
+        return inside_prior(priors, gt_boxes, center_radius,
+                            margin).nonzero(as_tuple=True)
+    return grid_pairs(
+        priors[:, :2], levels,
+        lambda lvl: prior_region(gt_boxes, lvl.stride, center_radius),
+        margin)
+
+
+def prior_region(gt_boxes: Tensor, stride: float,
+                 center_radius: float) -> Tuple[Tensor, ...]:
+    """The sides ``x1, y1, x2, y2`` (each (R, 1)) of each GT's spatial prior
+    for the points of one stride: the box itself when ``center_radius <=
+    0``, else the square of half-size ``center_radius * stride`` around the
+    box centre clipped to the box. The one definition that the dense mask
+    (:func:`inside_prior`) and the sparse pairs (``sparse_utils``) share,
+    so that both test a point with the same float operations."""
+    x1, y1, x2, y2 = (gt_boxes[:, i:i + 1] for i in range(4))
+    if center_radius <= 0:
+        return x1, y1, x2, y2
+    radius = stride * center_radius
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    return (torch.maximum(cx - radius, x1), torch.maximum(cy - radius, y1),
+            torch.minimum(cx + radius, x2), torch.minimum(cy + radius, y2))
 
 
 def _inside_boxes(priors: Tensor, x1: Tensor, y1: Tensor, x2: Tensor,
