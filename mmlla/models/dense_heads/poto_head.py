@@ -16,7 +16,7 @@ from mmdet.utils import (ConfigType, InstanceList, OptConfigType,
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from ..task_modules.assigners.one2one_utils import square_anchors
+from ..task_modules.assigners.utils import square_anchors
 from .crowd_head_mixin import CrowdHeadMixin, flatten_levels
 
 DEFAULT_FILTER = dict(type='MaxFiltering3D', kernel_size=3, tau=2,

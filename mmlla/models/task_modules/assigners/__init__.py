@@ -1,4 +1,3 @@
-
 from .fcos_style_assigner import FCOSStyleAssigner
 from .foreground_loss_assigner import ForegroundLossAssigner
 from .loss_aware_assigner import LossAwareAssigner
@@ -10,7 +9,6 @@ from .poto_aux_assigner import POTOAuxAssigner
 
 __all__ = [
     'FCOSStyleAssigner', 'ForegroundLossAssigner', 'LossAwareAssigner',
-    'One2OneAnchorAssigner',
-    'One2OneCenterAssigner', 'PointATSSAssigner', 'POTOAssigner',
-    'POTOAuxAssigner'
+    'One2OneAnchorAssigner', 'One2OneCenterAssigner', 'PointATSSAssigner',
+    'POTOAssigner', 'POTOAuxAssigner'
 ]

@@ -6,10 +6,8 @@ from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
 from mmdet.registry import TASK_UTILS
 from mmengine.structures import InstanceData
 
-from .one2one_center_assigner import FCOS_REGRESS_RANGES
-from .one2one_utils import (check_level_priors, empty_result, inside_prior,
-                            max_side_distance, gt_rows,
-                            smallest_area_result)
+from .utils import (FCOS_REGRESS_RANGES, check_level_priors, inside_prior,
+                    max_side_distance, read_inputs, smallest_area_result)
 
 
 @TASK_UTILS.register_module()
@@ -52,13 +50,16 @@ class FCOSStyleAssigner(BaseAssigner):
         Returns:
             AssignResult: as :class:`POTOAssigner`.
         """
-        priors = pred_instances.priors
-        gt_boxes, gt_labels, num_gts = gt_rows(gt_instances)
-        num_rows, num_priors = len(gt_boxes), len(priors)
-        if num_rows == 0 or num_priors == 0:
-            return empty_result(num_gts, num_priors, priors.device)
+        inputs = read_inputs(
+            'FCOSStyleAssigner',
+            pred_instances,
+            gt_instances,
+            predictions=False)
+        if inputs.is_empty:
+            return inputs.empty_result()
         check_level_priors('FCOSStyleAssigner', num_level_priors,
-                           self.regress_ranges)
+                           len(self.regress_ranges))
+        priors, gt_boxes = inputs.priors, inputs.gt_boxes
         ranges = torch.cat([
             priors.new_tensor(r)[None].expand(n, 2)
             for n, r in zip(num_level_priors, self.regress_ranges)
@@ -67,5 +68,5 @@ class FCOSStyleAssigner(BaseAssigner):
                                      gt_boxes[:, None])  # (R, A)
         ok = inside_prior(priors, gt_boxes, self.center_sampling_radius) & \
             (max_dist >= ranges[None, :, 0]) & (max_dist <= ranges[None, :, 1])
-        return smallest_area_result(ok, num_gts, gt_boxes, gt_labels,
-                                    pred_instances.get('bboxes', None))
+        return smallest_area_result(ok, inputs.num_gts, gt_boxes,
+                                    inputs.gt_labels, inputs.bboxes)

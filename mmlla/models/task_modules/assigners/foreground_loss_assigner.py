@@ -9,48 +9,31 @@ from mmdet.structures.bbox import bbox_overlaps
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from .loss_aware_assigner import check_score_type
-from .one2one_utils import (check_finite, empty_result, inside_prior,
-                            gt_rows, pairs_to_result, prior_pairs,
-                            sparse_pays)
-from .sparse_utils import dense_matching, fill_unmatched, sparse_matching
-
-OUTSIDE_COST = 1e8
-PROB_EPS = 1e-12
-
-
-def focal_terms(prob: Tensor, alpha: float, gamma: float,
-                logits: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
-    """Per-element focal loss against target 1 and against target 0, with
-    the logs taken from ``logits`` when given (exact where the sigmoid
-    saturates), else from the clamped probabilities."""
-    if logits is not None:
-        log_p = F.logsigmoid(logits.float())
-        log_not_p = F.logsigmoid(-logits.float())
-    else:
-        log_p = torch.log(prob.clamp(min=PROB_EPS))
-        log_not_p = torch.log((1 - prob).clamp(min=PROB_EPS))
-    pos = -alpha * (1 - prob)**gamma * log_p
-    neg = -(1 - alpha) * prob**gamma * log_not_p
-    return pos, neg
+from .sparse_utils import (dense_matching, fill_unmatched, prior_pairs,
+                           sparse_matching, sparse_pays)
+from .utils import (INF, check_score_type, focal_terms,
+                    focal_terms_from_probs, inside_prior, one_hot_class_cost,
+                    pairs_to_result, read_inputs)
 
 
 @TASK_UTILS.register_module()
 class ForegroundLossAssigner(BaseAssigner):
     """Hungarian matching on the loss a point would have as the GT's
     foreground: ``focal(p[a], onehot(c_g)) summed over classes + reg_weight *
-    GIoU loss(box[a], g)``, inside the spatial prior; ``1e8`` outside.
+    GIoU loss(box[a], g)``, inside the spatial prior; ``1e8`` (``utils.INF``)
+    outside (docs/algorithms.md section 5).
 
     The class sum uses ``NEG[a] - FLneg(p[a, c_g]) + FLpos(p[a, c_g])``
-    instead of a (G, A, C) tensor. Solved like :class:`POTOAssigner`: the
-    costs of the in-prior pairs only (listed by grid indices), each GT
-    keeping its ``G`` cheapest points, LAPJVsp on them
+    (:func:`utils.one_hot_class_cost`) instead of a (G, A, C) tensor.
+    Solved like :class:`POTOAssigner`: the costs of the in-prior pairs only
+    (listed by grid indices), each GT keeping its ``G`` cheapest points,
+    LAPJVsp on them
     (:func:`sparse_utils.sparse_matching`: the optimum of the dense
     problem), then GTs without an in-prior point take the lowest free
     points (:func:`sparse_utils.fill_unmatched`). ``sparse=False``: the
     dense reference (mask, costs of the in-prior columns plus ``G`` outside
     ones, ``linear_sum_assignment``), then the same fill; small problems
-    (``G x A <= one2one_utils.SPARSE_MIN_PAIRS``) take it too.
+    (``G x A <= sparse_utils.SPARSE_MIN_PAIRS``) take it too.
 
     Args:
         alpha (float): focal alpha. Defaults to 0.25.
@@ -102,33 +85,33 @@ class ForegroundLossAssigner(BaseAssigner):
         Returns:
             AssignResult: as :class:`POTOAssigner`.
         """
-        priors = pred_instances.priors
-        scores = pred_instances.scores
-        bboxes = pred_instances.bboxes
-        check_finite('pred_instances.scores', scores)
-        check_finite('pred_instances.bboxes', bboxes)
-        gt_boxes, gt_labels, num_gts = gt_rows(gt_instances)
-        num_rows, num_priors = len(gt_boxes), len(priors)
-        if num_rows == 0 or num_priors == 0:
-            return empty_result(num_gts, num_priors, priors.device)
+        inputs = read_inputs('ForegroundLossAssigner', pred_instances,
+                             gt_instances)
+        if inputs.is_empty:
+            return inputs.empty_result()
+        priors, bboxes = inputs.priors, inputs.bboxes
+        gt_boxes, gt_labels = inputs.gt_boxes, inputs.gt_labels
+        num_rows, num_priors = inputs.num_rows, inputs.num_priors
         if self.sparse and sparse_pays(num_rows, num_priors):
             rows, points = prior_pairs(priors, gt_boxes,
                                        self.center_sampling_radius)
             cost = self.pair_costs(pred_instances, gt_boxes, gt_labels, rows,
                                    points)
             gt_idx, prior_idx = sparse_matching(rows, points, cost, num_rows,
-                                                OUTSIDE_COST, maximize=False)
+                                                INF, maximize=False)
         else:
             gt_idx, prior_idx = self._match_dense(pred_instances, gt_boxes,
                                                   gt_labels)
         gt_idx, prior_idx = fill_unmatched(gt_idx, prior_idx, num_rows,
                                            num_priors)
-        return pairs_to_result(num_gts, num_priors, gt_boxes, gt_labels,
-                               gt_idx, prior_idx, bboxes)
+        return pairs_to_result(inputs.num_gts, num_priors, gt_boxes,
+                               gt_labels, gt_idx, prior_idx, bboxes)
 
     def point_terms(self, pred_instances: InstanceData,
                     points: Tensor) -> Tuple[Tensor, Tensor]:
-        """(n, C) focal terms (against 1, against 0) of the given points."""
+        """(n, C) focal terms (against 1, against 0) of the given points,
+        with the logs taken from the logits when there are any (exact where
+        the sigmoid saturates), else from the clamped probabilities."""
         scores = pred_instances.scores
         if self.score_type == 'logits':
             logits = scores
@@ -136,8 +119,11 @@ class ForegroundLossAssigner(BaseAssigner):
         else:
             prob = scores[points]
             logits = pred_instances.get('logits', None)
-        return focal_terms(prob, self.alpha, self.gamma,
-                           None if logits is None else logits[points])
+        if logits is None:
+            return focal_terms_from_probs(prob, self.alpha, self.gamma)
+        logits = logits[points].float()
+        return focal_terms(prob, F.logsigmoid(logits), F.logsigmoid(-logits),
+                           self.alpha, self.gamma)
 
     def pair_costs(self, pred_instances: InstanceData, gt_boxes: Tensor,
                    gt_labels: Tensor, rows: Tensor,
@@ -148,8 +134,9 @@ class ForegroundLossAssigner(BaseAssigner):
         uniq, inverse = torch.unique(points, return_inverse=True)
         pos, neg = self.point_terms(pred_instances, uniq)
         labels = gt_labels.long()[rows]
-        cls_cost = neg.sum(dim=1)[inverse] - neg[inverse, labels] + \
-            pos[inverse, labels]
+        cls_cost = one_hot_class_cost(
+            neg.sum(dim=1)[inverse], pos[inverse, labels], neg[inverse,
+                                                               labels])
         giou = bbox_overlaps(gt_boxes[rows], pred_instances.bboxes[points],
                              mode='giou', is_aligned=True)
         return cls_cost + self.reg_weight * (1 - giou)
@@ -168,11 +155,11 @@ class ForegroundLossAssigner(BaseAssigner):
                           outside]).sort().values
         pos, neg = self.point_terms(pred_instances, cols)
         labels = gt_labels.long()
-        cls_cost = neg.sum(dim=1)[None] - neg[:, labels].t() + \
-            pos[:, labels].t()
+        cls_cost = one_hot_class_cost(
+            neg.sum(dim=1)[None], pos[:, labels].t(), neg[:, labels].t())
         giou = bbox_overlaps(gt_boxes, pred_instances.bboxes[cols],
                              mode='giou')
         cost = cls_cost + self.reg_weight * (1 - giou)
-        cost[~inside[:, cols]] = OUTSIDE_COST
-        gt_idx, sub = dense_matching(cost, OUTSIDE_COST, maximize=False)
+        cost[~inside[:, cols]] = INF
+        gt_idx, sub = dense_matching(cost, INF, maximize=False)
         return gt_idx, cols[sub]

@@ -2,53 +2,38 @@
 from typing import List, Optional, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
 from mmdet.registry import TASK_UTILS
 from mmdet.structures.bbox import BaseBoxes, bbox_overlaps, get_box_tensor
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from .one2one_utils import check_finite, merge_ignore, topk_first
 from .sparse_utils import (GridLevel, best_per_row, grid_levels, grid_pairs,
                            row_starts)
+from .utils import (INSIDE_MARGIN, check_prior_type, check_score_type,
+                    focal_terms_from_logits, focal_terms_from_probs,
+                    inside_sides, one_hot_class_cost, read_inputs,
+                    topk_first)
 
 # Cost added to the (GT, point) pairs whose point lies outside the GT box:
 # such points are ranked after every inside point, never excluded.
 OUTSIDE_COST = 1000.0
-# A point is inside a box when its four distances to the sides exceed this.
-INSIDE_MARGIN = 0.01
 # Lower bound of the IoU inside -log(IoU): float32 machine epsilon.
 IOU_EPS = torch.finfo(torch.float32).eps
-# Lower bound of the probabilities inside the focal loss's logs, so that a
-# saturated sigmoid (p == 0 or p == 1 in float32) still gives a finite cost.
-PROB_EPS = 1e-12
 # The cost is built for at most this many (competitor, point) pairs at a time
 # (4 MB per float32 matrix: large chunks fall out of cache, small ones pay
 # per-chunk overhead); only each competitor's top-k survives a chunk.
 MAX_PAIRS_PER_CHUNK = 2**20
 # Points per chunk of the (A, C) class-cost table.
 POINTS_PER_CHUNK = 4096
-PRIOR_TYPES = ('auto', 'point', 'anchor')
 # Above this many (row, point) pairs R x A the sparse path is used when the
 # priors are FPN grids (it pays from about 5 GTs x 23k points: the dense
-# cost is dearer than the matching assigners' dense mask; measured on a
-# 2-core CPU).
+# cost is dearer than the matching assigners' dense mask, whose threshold
+# is ``sparse_utils.SPARSE_MIN_PAIRS``; measured on a 2-core CPU).
 SPARSE_MIN_PAIRS = 2**17
 # In-box costs below OUTSIDE_COST - COST_SAFETY beat every outside cost
 # (which is OUTSIDE_COST plus two losses >= 0, minus rounding far below 1).
 COST_SAFETY = 1.0
-# What ``pred_instances.scores`` hold: probabilities (LLAHead, LLARetinaHead,
-# YOLOXHead) or classification logits (RTMDetHead, DDODHead).
-SCORE_TYPES = ('probs', 'logits')
-
-
-def check_score_type(score_type: str) -> str:
-    """``score_type`` itself, or a ``ValueError`` naming the choices."""
-    if score_type not in SCORE_TYPES:
-        raise ValueError(f'score_type must be one of {SCORE_TYPES}, '
-                         f'got {score_type!r}')
-    return score_type
 
 
 @TASK_UTILS.register_module()
@@ -67,9 +52,10 @@ class LossAwareAssigner(BaseAssigner):
     ``Lreg = -log(max(IoU(pred_box[a], box[r]), eps))`` and ``outside`` true
     unless all four distances from the point to the sides of ``box[r]``
     exceed 0.01 px. Each row ``r`` takes the set ``S_r`` of its ``topk``
-    cheapest points over all ``A`` points (algorithms.md section 1, steps
-    1-3). With ``n[a] = #{r : a in S_r}`` the number of rows that took
-    point ``a`` (step 4):
+    cheapest points over all ``A`` points (docs/algorithms.md section 1,
+    steps 1-3; the step numbers in this file are that section's). With
+    ``n[a] = #{r : a in S_r}`` the number of rows that took point ``a``
+    (step 4):
 
     - ``n[a] == 0``: background;
     - ``n[a] == 1``: the one row ``r`` with ``a in S_r``;
@@ -91,13 +77,14 @@ class LossAwareAssigner(BaseAssigner):
     Priors: ``(A, 2)`` points, ``(A, 4)`` points with strides
     ``(x, y, stride_w, stride_h)`` (mmdet's ``MlvlPointGenerator`` with
     ``with_stride=True``), or ``(A, 4)`` anchors ``(x1, y1, x2, y2)`` (anchor
-    heads), whose centres serve as the points. ``prior_type`` says which;
-    ``'auto'`` (the default) takes ``(A, 4)`` priors for anchors exactly when
-    every row has ``x2 > x1`` and ``y2 > y1``. Points with strides fail that
-    test as soon as one point lies at ``x >= stride_w`` or ``y >= stride_h``,
-    i.e. on any feature map larger than 1 x 1; set ``prior_type`` explicitly
-    for a head whose every level is a single cell. ``BaseBoxes`` priors are
-    always anchors.
+    heads), whose centres serve as the points. The config states which
+    ``(A, 4)`` tensors are: ``prior_type='point'`` (the default: LLAHead,
+    YOLOXHead, RTMDetHead) or ``'anchor'`` (LLARetinaHead, DDODHead).
+    ``'auto'`` guesses from the values instead (anchors exactly when every
+    row has ``x2 > x1`` and ``y2 > y1``, which points with strides fail as
+    soon as one point lies at ``x >= stride_w`` or ``y >= stride_h``); it
+    is wrong for a head whose every level is a single cell. ``BaseBoxes``
+    priors are always anchors, ``(A, 2)`` priors always points.
 
     Sparse path (the default, for problems above ``SPARSE_MIN_PAIRS``
     (R x A) whose priors are FPN grids of points or of one anchor per
@@ -113,7 +100,9 @@ class LossAwareAssigner(BaseAssigner):
         reg_cost (float): weight of the regression cost. Defaults to 1.5.
         alpha (float): focal loss alpha. Defaults to 0.25.
         gamma (float): focal loss gamma. Defaults to 2.0.
-        prior_type (str): ``'auto'``, ``'point'`` or ``'anchor'``.
+        prior_type (str): what ``(A, 4)`` tensor priors are: ``'point'``
+            (points with strides; the default), ``'anchor'`` (xyxy
+            anchors) or ``'auto'`` (guessed from the values).
         score_type (str): what ``pred_instances.scores`` are: ``'probs'``
             (the default: class probabilities in [0, 1], as LLAHead,
             LLARetinaHead and mmdet's YOLOXHead pass) or ``'logits'``
@@ -133,19 +122,16 @@ class LossAwareAssigner(BaseAssigner):
                  reg_cost: float = 1.5,
                  alpha: float = 0.25,
                  gamma: float = 2.0,
-                 prior_type: str = 'auto',
+                 prior_type: str = 'point',
                  score_type: str = 'probs',
                  sparse: bool = True) -> None:
         if topk < 1:
             raise ValueError(f'topk must be >= 1, got {topk}')
-        if prior_type not in PRIOR_TYPES:
-            raise ValueError(f'prior_type must be one of {PRIOR_TYPES}, '
-                             f'got {prior_type!r}')
         self.topk = topk
         self.reg_cost = reg_cost
         self.alpha = alpha
         self.gamma = gamma
-        self.prior_type = prior_type
+        self.prior_type = check_prior_type(prior_type)
         self.score_type = check_score_type(score_type)
         self.sparse = sparse
 
@@ -159,41 +145,39 @@ class LossAwareAssigner(BaseAssigner):
         Returns:
             Tensor: (A, 2) float32 ``(x, y)``.
         """
-        is_boxes = isinstance(priors, BaseBoxes)
+        is_anchor = self.stated_anchor(priors)
         priors = get_box_tensor(priors).float()
         if priors.size(-1) == 2:
             if self.prior_type == 'anchor':
                 raise ValueError('prior_type="anchor" needs (A, 4) priors')
             return priors
         centres = (priors[:, :2] + priors[:, 2:]) / 2
-        if is_boxes or self.prior_type == 'anchor':
-            return centres
+        if is_anchor is None:
+            # 'auto': decided on the device (a 0-dim bool), no host sync
+            return torch.where(looks_like_anchors(priors), centres,
+                               priors[:, :2])
+        return centres if is_anchor else priors[:, :2]
+
+    def stated_anchor(self, priors) -> Optional[bool]:
+        """Whether ``(A, 4)`` priors are anchors, as their type or
+        ``prior_type`` states it; None when ``prior_type='auto'`` leaves it
+        to the values (:func:`looks_like_anchors`)."""
+        if isinstance(priors, BaseBoxes) or self.prior_type == 'anchor':
+            return True
         if self.prior_type == 'point':
-            return priors[:, :2]
-        # 'auto': decided on the device (a 0-dim bool), no host sync
-        is_anchor = ((priors[:, 2] > priors[:, 0]) &
-                     (priors[:, 3] > priors[:, 1])).all()
-        return torch.where(is_anchor, centres, priors[:, :2])
+            return False
+        return None
 
     def focal_terms(self, p: Tensor) -> Tuple[Tensor, Tensor]:
-        """``FLpos(p)`` and ``FLneg(p)`` element-wise (spec, step 2).
+        """``FLpos(p)`` and ``FLneg(p)`` element-wise, in float32
+        (docs/algorithms.md section 1, step 2).
 
         ``p`` holds scores of ``score_type``: probabilities, or logits
         (whose focal terms are taken through log-sigmoid, exactly).
         """
         if self.score_type == 'logits':
-            x = p.float()
-            log_p, log_not_p = F.logsigmoid(x), F.logsigmoid(-x)
-            fl_pos = -self.alpha * log_not_p.exp().pow(self.gamma) * log_p
-            fl_neg = -(1 - self.alpha) * log_p.exp().pow(self.gamma) * \
-                log_not_p
-            return fl_pos, fl_neg
-        p = p.float()
-        fl_pos = -self.alpha * (1 - p).pow(self.gamma) * \
-            p.clamp(min=PROB_EPS).log()
-        fl_neg = -(1 - self.alpha) * p.pow(self.gamma) * \
-            (1 - p).clamp(min=PROB_EPS).log()
-        return fl_pos, fl_neg
+            return focal_terms_from_logits(p.float(), self.alpha, self.gamma)
+        return focal_terms_from_probs(p.float(), self.alpha, self.gamma)
 
     def class_cost_table(self, scores: Tensor) -> Tensor:
         """Focal loss of every point against every one-hot target.
@@ -211,8 +195,8 @@ class LossAwareAssigner(BaseAssigner):
         for start in range(0, len(scores), POINTS_PER_CHUNK):
             fl_pos, fl_neg = self.focal_terms(
                 scores[start:start + POINTS_PER_CHUNK])
-            table[start:start + POINTS_PER_CHUNK] = fl_neg.sum(
-                dim=1, keepdim=True) - fl_neg + fl_pos
+            table[start:start + POINTS_PER_CHUNK] = one_hot_class_cost(
+                fl_neg.sum(dim=1, keepdim=True), fl_pos, fl_neg)
         return table
 
     def negative_sum(self, scores: Tensor) -> Tensor:
@@ -231,7 +215,7 @@ class LossAwareAssigner(BaseAssigner):
         if cls_table is not None:
             return cls_table[:, labels].t()
         fl_pos, fl_neg = self.focal_terms(scores[:, labels].t())
-        return neg_sum[None] - fl_neg + fl_pos
+        return one_hot_class_cost(neg_sum[None], fl_pos, fl_neg)
 
     def class_tools(self, scores: Tensor,
                     num_rows: int) -> Tuple[Optional[Tensor],
@@ -262,8 +246,7 @@ class LossAwareAssigner(BaseAssigner):
                 ``n`` points.
         """
         x1, y1, x2, y2 = (gts[:, i:i + 1] for i in range(4))
-        inside = ((xs - x1) > INSIDE_MARGIN) & ((ys - y1) > INSIDE_MARGIN)
-        inside &= ((x2 - xs) > INSIDE_MARGIN) & ((y2 - ys) > INSIDE_MARGIN)
+        inside = inside_sides(xs, ys, x1, y1, x2, y2, INSIDE_MARGIN)
         cost = bbox_overlaps(gts, bboxes)  # (g, n) IoU
         cost = cost.clamp_(min=IOU_EPS).log_().mul_(-self.reg_cost)
         cost += self.class_costs(scores, labels, cls_table, neg_sum)
@@ -321,18 +304,13 @@ class LossAwareAssigner(BaseAssigner):
         """(A, 2) per-point level key for :func:`grid_levels` (the strides
         of points, the sizes of anchors), or None for (A, 2) points, which
         carry no level."""
-        is_boxes = isinstance(priors, BaseBoxes)
+        is_anchor = self.stated_anchor(priors)
         priors = get_box_tensor(priors)
         if priors.size(-1) == 2:
             return None
-        sizes = priors[:, 2:] - priors[:, :2]
-        if is_boxes or self.prior_type == 'anchor':
-            return sizes
-        if self.prior_type == 'point':
-            return priors[:, 2:]
-        is_anchor = bool(((priors[:, 2] > priors[:, 0]) &
-                          (priors[:, 3] > priors[:, 1])).all())
-        return sizes if is_anchor else priors[:, 2:]
+        if is_anchor is None:
+            is_anchor = bool(looks_like_anchors(priors))
+        return priors[:, 2:] - priors[:, :2] if is_anchor else priors[:, 2:]
 
     def sparse_candidates(self, points: Tensor, scores: Tensor,
                           bboxes: Tensor, gt_boxes: Tensor,
@@ -385,7 +363,7 @@ class LossAwareAssigner(BaseAssigner):
             cost += cls_table[pts, labels[rows]]
         else:
             fl_pos, fl_neg = self.focal_terms(scores[pts, labels[rows]])
-            cost += neg_sum[pts] - fl_neg + fl_pos
+            cost += one_hot_class_cost(neg_sum[pts], fl_pos, fl_neg)
         bound = OUTSIDE_COST - COST_SAFETY
 
         # step 3: rows served by their in-box points
@@ -435,7 +413,7 @@ class LossAwareAssigner(BaseAssigner):
                pred_instances: InstanceData,
                gt_instances: InstanceData,
                gt_instances_ignore: Optional[InstanceData] = None,
-               *args,
+               num_level_priors: Optional[List[int]] = None,
                **kwargs) -> AssignResult:
         """Assign ground truths (and ignore regions) to points.
 
@@ -447,10 +425,13 @@ class LossAwareAssigner(BaseAssigner):
             gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
             gt_instances_ignore (InstanceData, optional): ``bboxes`` (I, 4)
                 ignore regions.
-            *args: only there to reject ATSSHead's positional call
-                ``assign(pred, num_level_anchors, gt, gt_ignore)`` clearly.
-            **kwargs: what heads pass besides (e.g. ``num_level_priors``);
-                unused.
+            num_level_priors (list[int], optional): points per level, as
+                FCOS-style heads pass it (the same signature as this
+                package's other assigners); unused, since LLA ranks the
+                points of all levels together. Where ATSSHead passes it
+                positionally before the ground truths, the call is refused
+                with a ``TypeError``.
+            **kwargs: what heads pass besides; unused.
 
         Returns:
             AssignResult: ``gt_inds`` (A,) 0 background, k + 1 for GT k, -1
@@ -458,46 +439,25 @@ class LossAwareAssigner(BaseAssigner):
             of positives, -1 elsewhere; ``max_overlaps`` (A,) IoU of a
             positive's predicted box with its GT, 0 elsewhere.
         """
-        if not isinstance(gt_instances, InstanceData):
-            raise TypeError(
-                'LossAwareAssigner.assign(pred_instances, gt_instances, '
-                'gt_instances_ignore=None, **kwargs) got '
-                f'{type(gt_instances).__name__} as gt_instances: '
-                'ATSSHead-style heads pass num_level_priors positionally '
-                'and no predictions; use a head that passes scores and '
-                'bboxes (LLAHead, LLARetinaHead, YOLOXHead; RTMDetHead or '
-                'DDODHead with score_type="logits")')
-        for key in ('scores', 'bboxes'):
-            if key not in pred_instances:
-                raise ValueError(
-                    f'LossAwareAssigner needs pred_instances.{key}: the head '
-                    'must pass its (detached) predictions to the assigner, '
-                    'as LLAHead, LLARetinaHead or YOLOXHead do')
-        scores = pred_instances.scores
-        bboxes = get_box_tensor(pred_instances.bboxes)
-        # one host sync to fail loudly on NaN / Inf predictions (two sums;
-        # check_finite tells which tensor, and whether it really is)
-        if not bool(torch.isfinite(scores.sum() + bboxes.sum())):
-            check_finite('pred_instances.scores', scores)
-            check_finite('pred_instances.bboxes', bboxes)
-        points = self.prior_points(pred_instances.priors)
-        gt_boxes, gt_labels, num_gts = merge_ignore(gt_instances,
-                                                    gt_instances_ignore)
-        gt_boxes = get_box_tensor(gt_boxes)
-        num_rows, num_points = len(gt_boxes), len(points)
+        inputs = read_inputs(
+            'LossAwareAssigner',
+            pred_instances,
+            gt_instances,
+            gt_instances_ignore,
+            ignore_regions=True)
+        points = self.prior_points(inputs.priors)
+        if inputs.is_empty:
+            return inputs.empty_result()
+        scores, bboxes = inputs.scores, inputs.bboxes
+        gt_boxes, gt_labels = inputs.gt_boxes, inputs.gt_labels
+        num_gts, num_rows = inputs.num_gts, inputs.num_rows
+        num_points = len(points)
         device = points.device
-
-        gt_inds = torch.zeros(num_points, dtype=torch.long, device=device)
-        labels = torch.full((num_points, ), -1, dtype=torch.long,
-                            device=device)
-        max_overlaps = torch.zeros(num_points, device=device)
-        if num_rows == 0 or num_points == 0:
-            return AssignResult(num_gts, gt_inds, max_overlaps, labels)
 
         levels = None
         if self.sparse and num_rows * num_points > SPARSE_MIN_PAIRS and \
                 bool(torch.isfinite(gt_boxes).all()):
-            key = self.grid_key(pred_instances.priors)
+            key = self.grid_key(inputs.priors)
             if key is not None:
                 levels = grid_levels(points, key)
         if levels is not None:
@@ -511,20 +471,27 @@ class LossAwareAssigner(BaseAssigner):
             len(index) // num_rows)
         # step 4 without a host sync: how many rows took each point, and
         # the sum of their indices (for a point taken once: its one row)
-        num_claims = torch.zeros_like(gt_inds).scatter_add_(
+        num_claims = torch.zeros_like(column_row).scatter_add_(
             0, index, torch.ones_like(rows))
-        claimant = torch.zeros_like(gt_inds).scatter_add_(0, index, rows)
+        claimant = torch.zeros_like(column_row).scatter_add_(0, index, rows)
         # taken once: its claimant; taken several times: the cheapest of
         # all rows at that point (claimant or not)
         row = torch.where(num_claims > 1, column_row, claimant)
         claimed = num_claims > 0
         is_gt = claimed & (row < num_gts)
         gt_inds = torch.where(is_gt, row + 1,
-                              torch.where(claimed, -1, gt_inds))
-        labels = torch.where(is_gt, gt_labels.long()[row], labels)
+                              torch.where(claimed, -1, 0))
+        labels = torch.where(is_gt, gt_labels.long()[row], -1)
         # IoU of each positive's predicted box with its GT (the winning row
         # may not have taken the point: computed here, aligned, O(A))
         iou = bbox_overlaps(gt_boxes.float()[row], bboxes.float(),
                             is_aligned=True)
-        max_overlaps = torch.where(is_gt, iou, max_overlaps)
+        max_overlaps = torch.where(is_gt, iou, 0.0)
         return AssignResult(num_gts, gt_inds, max_overlaps, labels)
+
+
+def looks_like_anchors(priors: Tensor) -> Tensor:
+    """0-dim bool: every (A, 4) prior has ``x2 > x1`` and ``y2 > y1``
+    (``prior_type='auto'``'s guess that the priors are anchors)."""
+    return ((priors[:, 2] > priors[:, 0]) &
+            (priors[:, 3] > priors[:, 1])).all()

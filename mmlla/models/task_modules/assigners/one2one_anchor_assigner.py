@@ -1,4 +1,5 @@
-"""DeFCN's hand-crafted one-to-one baseline "Anchor"."""
+"""DeFCN's hand-crafted one-to-one baseline "Anchor" (docs/algorithms.md
+section 5)."""
 from typing import Optional
 
 import torch
@@ -8,8 +9,11 @@ from mmdet.structures.bbox import bbox_overlaps
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from .one2one_utils import (empty_result, gt_rows, pairs_to_result,
-                            square_anchors)
+from .utils import (column_winners, pairs_to_result, read_inputs,
+                    row_best_claims, square_anchors)
+
+# The value of an (anchor, GT) pair that the GT did not claim.
+NO_CLAIM = -1.0
 
 
 @TASK_UTILS.register_module()
@@ -51,17 +55,19 @@ class One2OneAnchorAssigner(BaseAssigner):
         Returns:
             AssignResult: ``max_overlaps`` holds the anchor IoU.
         """
-        priors = pred_instances.priors
-        gt_boxes, gt_labels, num_gts = gt_rows(gt_instances)
-        num_rows, num_priors = len(gt_boxes), len(priors)
-        if num_rows == 0 or num_priors == 0:
-            return empty_result(num_gts, num_priors, priors.device)
-        anchors = self.point_anchors(priors)
-        ious = bbox_overlaps(gt_boxes, anchors)  # (R, A)
-        best_iou, best_anchor = ious.max(dim=1)
-        claims = ious.new_full(ious.shape, -1.0)
-        claims[torch.arange(num_rows), best_anchor] = best_iou
-        col_iou, col_gt = claims.max(dim=0)
-        prior_idx = (col_iou > -1).nonzero(as_tuple=True)[0]
-        return pairs_to_result(num_gts, num_priors, gt_boxes, gt_labels,
-                               col_gt[prior_idx], prior_idx, anchors)
+        inputs = read_inputs(
+            'One2OneAnchorAssigner',
+            pred_instances,
+            gt_instances,
+            predictions=False)
+        if inputs.is_empty:
+            return inputs.empty_result()
+        anchors = self.point_anchors(inputs.priors)
+        ious = bbox_overlaps(inputs.gt_boxes, anchors)  # (R, A)
+        # each GT claims its best anchor; an anchor claimed by several GTs
+        # goes to the highest IoU (IoUs are >= 0 > the -1 of no claim)
+        gt_idx, prior_idx = column_winners(
+            row_best_claims(ious, NO_CLAIM), NO_CLAIM)
+        return pairs_to_result(inputs.num_gts, inputs.num_priors,
+                               inputs.gt_boxes, inputs.gt_labels, gt_idx,
+                               prior_idx, anchors)

@@ -1,4 +1,5 @@
-"""DeFCN's hand-crafted one-to-one baseline "Center"."""
+"""DeFCN's hand-crafted one-to-one baseline "Center" (docs/algorithms.md
+section 5)."""
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -6,12 +7,8 @@ from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
 from mmdet.registry import TASK_UTILS
 from mmengine.structures import InstanceData
 
-from .one2one_utils import (INF, check_level_priors, empty_result,
-                            max_side_distance, gt_rows,
-                            smallest_area_result)
-
-FCOS_REGRESS_RANGES = ((-1, 64), (64, 128), (128, 256), (256, 512),
-                       (512, INF))
+from .utils import (FCOS_REGRESS_RANGES, check_level_priors,
+                    max_side_distance, read_inputs, smallest_area_result)
 
 
 @TASK_UTILS.register_module()
@@ -54,13 +51,17 @@ class One2OneCenterAssigner(BaseAssigner):
         Returns:
             AssignResult: as :class:`POTOAssigner`.
         """
-        priors = pred_instances.priors
-        gt_boxes, gt_labels, num_gts = gt_rows(gt_instances)
-        num_rows, num_priors = len(gt_boxes), len(priors)
-        if num_rows == 0 or num_priors == 0:
-            return empty_result(num_gts, num_priors, priors.device)
+        inputs = read_inputs(
+            'One2OneCenterAssigner',
+            pred_instances,
+            gt_instances,
+            predictions=False)
+        if inputs.is_empty:
+            return inputs.empty_result()
         check_level_priors('One2OneCenterAssigner', num_level_priors,
-                           self.regress_ranges)
+                           len(self.regress_ranges))
+        priors, gt_boxes = inputs.priors, inputs.gt_boxes
+        num_rows, num_priors = inputs.num_rows, inputs.num_priors
         xy = priors[:, :2]
         centers = (gt_boxes[:, :2] + gt_boxes[:, 2:]) / 2
         ok = torch.zeros((num_rows, num_priors), dtype=torch.bool,
@@ -80,5 +81,5 @@ class One2OneCenterAssigner(BaseAssigner):
                 size = max_side_distance(xy[nearest], gt_boxes)  # (R,)
                 ok[rows, nearest] = (size >= lo) & (size <= hi)
             start += num
-        return smallest_area_result(ok, num_gts, gt_boxes, gt_labels,
-                                    pred_instances.get('bboxes', None))
+        return smallest_area_result(ok, inputs.num_gts, gt_boxes,
+                                    inputs.gt_labels, inputs.bboxes)

@@ -7,11 +7,9 @@ from mmdet.registry import TASK_UTILS
 from mmdet.structures.bbox import bbox_overlaps
 from mmengine.structures import InstanceData
 
-from .one2one_utils import (empty_result, gt_rows, pairs_to_result,
-                            square_anchors, topk_first)
-
-# ATSS's margin: a positive's point must be this far inside the GT box.
-INSIDE_MARGIN = 0.01
+from .utils import (INSIDE_MARGIN, check_level_priors, column_winners,
+                    inside_sides, pairs_to_result, read_inputs,
+                    square_anchors, topk_first)
 
 
 @TASK_UTILS.register_module()
@@ -61,17 +59,19 @@ class PointATSSAssigner(BaseAssigner):
             AssignResult: ``gt_inds`` (A,) 0 background, k + 1 for GT k;
             ``max_overlaps`` the anchor IoU of positives (0 elsewhere).
         """
-        if num_level_priors is None:
-            raise ValueError('PointATSSAssigner needs num_level_priors')
-        priors = pred_instances.priors
-        num_priors = len(priors)
-        if sum(num_level_priors) != num_priors:
-            raise ValueError(
-                f'num_level_priors sums to {sum(num_level_priors)}, '
-                f'but there are {num_priors} priors')
-        gt_boxes, gt_labels, num_gts = gt_rows(gt_instances)
-        if num_gts == 0 or num_priors == 0:
-            return empty_result(num_gts, num_priors, priors.device)
+        inputs = read_inputs(
+            'PointATSSAssigner',
+            pred_instances,
+            gt_instances,
+            predictions=False)
+        check_level_priors(
+            'PointATSSAssigner',
+            num_level_priors,
+            num_priors=inputs.num_priors)
+        if inputs.is_empty:
+            return inputs.empty_result()
+        priors, gt_boxes = inputs.priors, inputs.gt_boxes
+        num_gts, num_priors = inputs.num_gts, inputs.num_priors
 
         anchors = square_anchors(priors, self.anchor_scale)
         overlaps = bbox_overlaps(gt_boxes, anchors)  # (G, A)
@@ -95,11 +95,9 @@ class PointATSSAssigner(BaseAssigner):
         threshold = cand_iou.mean(dim=1, keepdim=True) + cand_iou.std(
             dim=1, keepdim=True)
         cand_x, cand_y = xs[candidates], ys[candidates]
-        inside = torch.minimum(
-            torch.minimum(cand_x - gt_boxes[:, 0:1],
-                          cand_y - gt_boxes[:, 1:2]),
-            torch.minimum(gt_boxes[:, 2:3] - cand_x,
-                          gt_boxes[:, 3:4] - cand_y)) > INSIDE_MARGIN
+        inside = inside_sides(cand_x, cand_y,
+                              *(gt_boxes[:, i:i + 1] for i in range(4)),
+                              INSIDE_MARGIN)
         is_pos = (cand_iou >= threshold) & inside
 
         # a point positive for several GTs goes to the highest IoU
@@ -107,7 +105,6 @@ class PointATSSAssigner(BaseAssigner):
         rows = torch.arange(num_gts, device=priors.device)[:, None].expand_as(
             candidates)
         masked[rows[is_pos], candidates[is_pos]] = cand_iou[is_pos]
-        best_iou, best_gt = masked.max(dim=0)  # first GT on ties
-        prior_idx = (best_iou > -float('inf')).nonzero(as_tuple=True)[0]
-        return pairs_to_result(num_gts, num_priors, gt_boxes, gt_labels,
-                               best_gt[prior_idx], prior_idx, anchors)
+        gt_idx, prior_idx = column_winners(masked, -float('inf'))
+        return pairs_to_result(num_gts, num_priors, gt_boxes,
+                               inputs.gt_labels, gt_idx, prior_idx, anchors)

@@ -8,11 +8,11 @@ from mmdet.structures.bbox import bbox_overlaps
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from .loss_aware_assigner import check_score_type
-from .one2one_utils import (check_finite, empty_result, inside_prior,
-                            gt_rows, pairs_to_result, prediction_quality,
-                            prior_pairs, sparse_pays)
-from .sparse_utils import dense_matching, fill_unmatched, sparse_matching
+from .sparse_utils import (dense_matching, fill_unmatched, prior_pairs,
+                           sparse_matching, sparse_pays)
+from .utils import (check_score_type, column_winners, inside_prior,
+                    pairs_to_result, prediction_quality, read_inputs,
+                    row_best_claims)
 
 OUTSIDE_QUALITY = -1.0
 MATCH_MODES = ('hungarian', 'argmax')
@@ -20,7 +20,8 @@ MATCH_MODES = ('hungarian', 'argmax')
 
 @TASK_UTILS.register_module()
 class POTOAssigner(BaseAssigner):
-    """Prediction-aware one-to-one assignment of DeFCN.
+    """Prediction-aware one-to-one assignment of DeFCN (docs/algorithms.md
+    section 2).
 
     ``quality[g, a] = p[a, c_g] ** (1 - alpha) * IoU(box[a], g) ** alpha``
     inside the spatial prior of ``g`` and ``-1`` outside; GTs are matched
@@ -36,7 +37,7 @@ class POTOAssigner(BaseAssigner):
 
     The quality is computed only at the (GT, point) pairs inside the
     priors, listed from the grid cells each prior covers (no G x A scan;
-    :func:`one2one_utils.prior_pairs`). Hungarian: a GT matched outside its
+    :func:`sparse_utils.prior_pairs`). Hungarian: a GT matched outside its
     prior adds -1 whatever point it takes, so the optimum is the matching
     of in-prior pairs of largest total ``quality + 1``; it is solved sparse,
     each GT keeping its ``G`` best points (which keeps the optimum:
@@ -51,7 +52,7 @@ class POTOAssigner(BaseAssigner):
     matrix of the in-prior columns plus ``G`` outside ones and scipy's
     ``linear_sum_assignment`` on it (the same optimum; the same pairs
     unless qualities tie exactly), then the same fill rule. Small problems
-    (``G x A <= one2one_utils.SPARSE_MIN_PAIRS``) take that path too, where
+    (``G x A <= sparse_utils.SPARSE_MIN_PAIRS``) take that path too, where
     it is the faster one.
 
     Args:
@@ -103,17 +104,14 @@ class POTOAssigner(BaseAssigner):
             AssignResult: ``gt_inds`` (A,) 0 background, k + 1 for GT k;
             ``max_overlaps`` the IoU of a positive's box with its GT.
         """
-        priors = pred_instances.priors
-        scores = pred_instances.scores
-        bboxes = pred_instances.bboxes
-        check_finite('pred_instances.scores', scores)
-        check_finite('pred_instances.bboxes', bboxes)
+        inputs = read_inputs('POTOAssigner', pred_instances, gt_instances)
+        if inputs.is_empty:
+            return inputs.empty_result()
+        priors, scores, bboxes = inputs.priors, inputs.scores, inputs.bboxes
         if self.score_type == 'logits':
             scores = scores.float().sigmoid()
-        gt_boxes, gt_labels, num_gts = gt_rows(gt_instances)
-        num_rows, num_priors = len(gt_boxes), len(priors)
-        if num_rows == 0 or num_priors == 0:
-            return empty_result(num_gts, num_priors, priors.device)
+        gt_boxes, gt_labels = inputs.gt_boxes, inputs.gt_labels
+        num_rows, num_priors = inputs.num_rows, inputs.num_priors
 
         if not (self.sparse and sparse_pays(num_rows, num_priors)):
             gt_idx, prior_idx = self._match_dense(priors, scores, bboxes,
@@ -133,8 +131,8 @@ class POTOAssigner(BaseAssigner):
         if self.match == 'hungarian':
             gt_idx, prior_idx = fill_unmatched(gt_idx, prior_idx, num_rows,
                                                num_priors)
-        return pairs_to_result(num_gts, num_priors, gt_boxes, gt_labels,
-                               gt_idx, prior_idx, bboxes)
+        return pairs_to_result(inputs.num_gts, num_priors, gt_boxes,
+                               gt_labels, gt_idx, prior_idx, bboxes)
 
     def _match_dense(self, priors: Tensor, scores: Tensor, bboxes: Tensor,
                      gt_boxes: Tensor,
@@ -163,13 +161,12 @@ class POTOAssigner(BaseAssigner):
             gt_idx, sub = dense_matching(quality, OUTSIDE_QUALITY,
                                          maximize=True)
             return gt_idx, cols[sub]
-        best_q, best_col = quality.max(dim=1)  # (R,)
-        claims = quality.new_full(quality.shape, -float('inf'))
-        claims[torch.arange(num_rows), best_col] = best_q
-        col_q, col_gt = claims.max(dim=0)  # highest-quality claimant
-        # a point claimed only with quality -1 (outside) stays background
-        keep = col_q > OUTSIDE_QUALITY
-        return col_gt[keep], cols[keep]
+        # each GT claims its best column, which goes to the highest-quality
+        # claimant; a point claimed only with quality -1 (outside) stays
+        # background
+        gt_idx, sub = column_winners(
+            row_best_claims(quality, -float('inf')), OUTSIDE_QUALITY)
+        return gt_idx, cols[sub]
 
 
 def pair_quality(scores: Tensor, bboxes: Tensor, gt_boxes: Tensor,

@@ -6,9 +6,8 @@ from mmdet.models.task_modules.assigners import AssignResult, BaseAssigner
 from mmdet.registry import TASK_UTILS
 from mmengine.structures import InstanceData
 
-from .one2one_utils import (check_finite, empty_result, inside_prior,
-                            gt_rows, pairs_to_result,
-                            prediction_quality, topk_first)
+from .utils import (column_winners, inside_prior, pairs_to_result,
+                    prediction_quality, read_inputs, topk_first)
 
 NOT_POSITIVE = -1.0
 
@@ -16,7 +15,7 @@ NOT_POSITIVE = -1.0
 @TASK_UTILS.register_module()
 class POTOAuxAssigner(BaseAssigner):
     """One-to-many assignment for DeFCN's auxiliary loss (ATSS-like on
-    prediction quality).
+    prediction quality; docs/algorithms.md section 4).
 
     Per GT and per FPN level the ``topk`` points of highest quality (POTO's
     formula, on probabilities *without* the 3DMF filter; ties to the first
@@ -57,20 +56,18 @@ class POTOAuxAssigner(BaseAssigner):
         Returns:
             AssignResult: as :class:`POTOAssigner`.
         """
-        priors = pred_instances.priors
-        scores = pred_instances.scores
-        bboxes = pred_instances.bboxes
-        check_finite('pred_instances.scores', scores)
-        check_finite('pred_instances.bboxes', bboxes)
-        gt_boxes, gt_labels, num_gts = gt_rows(gt_instances)
-        num_rows, num_priors = len(gt_boxes), len(priors)
-        if num_rows == 0 or num_priors == 0:
-            return empty_result(num_gts, num_priors, priors.device)
+        inputs = read_inputs('POTOAuxAssigner', pred_instances,
+                             gt_instances)
+        if inputs.is_empty:
+            return inputs.empty_result()
+        priors, bboxes = inputs.priors, inputs.bboxes
+        gt_boxes, gt_labels = inputs.gt_boxes, inputs.gt_labels
+        num_priors = inputs.num_priors
         if num_level_priors is None:
             num_level_priors = [num_priors]
 
-        quality = prediction_quality(scores, bboxes, gt_boxes, gt_labels,
-                                     self.alpha)  # (R, A)
+        quality = prediction_quality(inputs.scores, bboxes, gt_boxes,
+                                     gt_labels, self.alpha)  # (R, A)
         candidates = []
         start = 0
         for num in num_level_priors:
@@ -91,7 +88,7 @@ class POTOAuxAssigner(BaseAssigner):
             priors, gt_boxes)
         masked = torch.where(positive, quality,
                              quality.new_tensor(NOT_POSITIVE))
-        best_q, best_gt = masked.max(dim=0)
-        prior_idx = (best_q > NOT_POSITIVE).nonzero(as_tuple=True)[0]
-        return pairs_to_result(num_gts, num_priors, gt_boxes, gt_labels,
-                               best_gt[prior_idx], prior_idx, bboxes)
+        # a point positive for several GTs goes to the highest quality
+        gt_idx, prior_idx = column_winners(masked, NOT_POSITIVE)
+        return pairs_to_result(inputs.num_gts, num_priors, gt_boxes,
+                               gt_labels, gt_idx, prior_idx, bboxes)

@@ -10,7 +10,7 @@ on them.
   equal stride, row-major grids) from the points themselves;
 * :func:`prior_pairs` lists the in-prior pairs of each row from the grid
   cells its prior covers, then tests each candidate with the float
-  operations of the dense mask (:func:`one2one_utils.inside_prior`), so the
+  operations of the dense mask (:func:`utils.inside_prior`), so the
   pairs are exactly ``inside_prior(...).nonzero()``; points that are no grid
   fall back to that dense mask;
 * :func:`sparse_matching` solves the matching that maximises the total gain
@@ -32,6 +32,14 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from torch import Tensor
 
+from .utils import inside_prior, inside_sides, prior_region, topk_first
+
+# Up to this many (row, point) pairs R x A the dense paths of the matching
+# assigners (prior mask, scipy's dense solver) are the cheaper ones
+# (measured on a 2-core CPU: even at about 25 GTs x 22400 points); above
+# it the sparse ones are used. (LLA has its own threshold,
+# ``loss_aware_assigner.SPARSE_MIN_PAIRS``: its dense cost is dearer.)
+SPARSE_MIN_PAIRS = 2**19
 # A point may sit this many cells away from its ideal grid position (the
 # candidate ranges are widened by one cell on each side, which covers it).
 GRID_TOLERANCE = 0.25
@@ -52,6 +60,45 @@ class GridLevel(NamedTuple):
     step_x: float
     step_y: float
     stride: float
+
+
+def sparse_pays(num_rows: int, num_points: int) -> bool:
+    """Whether an R x A problem is large enough for the sparse paths."""
+    return num_rows * num_points > SPARSE_MIN_PAIRS
+
+
+def prior_pairs(priors: Tensor,
+                gt_boxes: Tensor,
+                center_radius: float = 0.0,
+                margin: float = 0.0) -> Tuple[Tensor, Tensor]:
+    """The (GT, point) pairs inside the spatial prior: exactly
+    ``inside_prior(priors, gt_boxes, center_radius, margin).nonzero()``,
+    found from the grid cells each prior covers (time and memory in the
+    number of pairs, not R x A) when the points are FPN grids; from the
+    dense mask otherwise (small problems, points that are no grid,
+    non-finite boxes).
+
+    Args:
+        priors (Tensor): (A, 4) points (x, y, stride_w, stride_h).
+        gt_boxes (Tensor): (R, 4) xyxy.
+        center_radius (float): as :func:`utils.inside_prior`.
+        margin (float): as :func:`utils.inside_prior`, >= 0.
+
+    Returns:
+        tuple: ``rows`` (P,) and ``points`` (P,) long, sorted by row, then
+        point.
+    """
+    levels = None
+    if priors.size(1) >= 4 and sparse_pays(len(gt_boxes), len(priors)) \
+            and bool(torch.isfinite(gt_boxes).all()):
+        levels = grid_levels(priors[:, :2], priors[:, 2:4])
+    if levels is None:
+        return inside_prior(priors, gt_boxes, center_radius,
+                            margin).nonzero(as_tuple=True)
+    return grid_pairs(
+        priors[:, :2], levels,
+        lambda lvl: prior_region(gt_boxes, lvl.stride, center_radius),
+        margin)
 
 
 def grid_levels(xy: Tensor, key: Tensor) -> Optional[List[GridLevel]]:
@@ -100,32 +147,6 @@ def grid_levels(xy: Tensor, key: Tensor) -> Optional[List[GridLevel]]:
             GridLevel(start, width, height, x0, y0, step_x, step_y,
                       float(key[start, 0])))
     return levels
-
-
-def topk_first(values: Tensor, k: int, largest: bool = True) -> Tensor:
-    """The indices of the ``k`` largest (or smallest) values of each row,
-    ties going to the first index (``torch.topk`` leaves the choice among
-    equal values unspecified, and it does vary with the size).
-
-    Args:
-        values (Tensor): (R, N), finite.
-        k (int): 1 <= k <= N.
-        largest (bool): largest (True) or smallest values.
-
-    Returns:
-        Tensor: (R, k) indices, in ascending index order in each row.
-    """
-    kth = values.topk(k, dim=1, largest=largest).values[:, -1:]
-    better = values > kth if largest else values < kth
-    tied = values == kth
-    # fewer than k values beat the k-th one; the rest are the first ties
-    need = k - better.sum(dim=1, keepdim=True)
-    take = better | (tied & (tied.cumsum(dim=1) <= need))
-    # exactly k taken per row: their indices, without a host sync (nonzero
-    # would wait for the device), as the k largest of N - index over them
-    num = values.size(1)
-    key = take * torch.arange(num, 0, -1, device=values.device)
-    return key.topk(k, dim=1).indices.sort(dim=1).values
 
 
 def _cell_range(lo: Tensor, hi: Tensor, origin: float, step: float,
@@ -198,8 +219,7 @@ def grid_pairs(xy: Tensor, levels: List[GridLevel],
     x1, y1, x2, y2 = sides[seg].unbind(dim=1)
     xs, ys = xy[points, 0], xy[points, 1]
     # the dense mask's comparisons, element by element
-    inside = ((xs - x1 > margin) & (ys - y1 > margin) & (x2 - xs > margin)
-              & (y2 - ys > margin))
+    inside = inside_sides(xs, ys, x1, y1, x2, y2, margin)
     keep = inside.nonzero(as_tuple=True)[0]
     return seg[keep] // num_levels, points[keep]
 

@@ -8,7 +8,7 @@ from mmdet.registry import TASK_UTILS
 from mmengine.structures import InstanceData
 
 import mmlla  # noqa: F401  (registers the assigners)
-from mmlla.models.task_modules.assigners.one2one_utils import check_finite
+from mmlla.models.task_modules.assigners.utils import check_finite
 
 
 def test_foreground_loss_defaults_are_the_reference_constants():

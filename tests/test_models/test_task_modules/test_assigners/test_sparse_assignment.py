@@ -26,12 +26,11 @@ from mmlla.models.task_modules.assigners import (ForegroundLossAssigner,
                                                  LossAwareAssigner,
                                                  POTOAssigner)
 from mmlla.models.task_modules.assigners import loss_aware_assigner as lla
-from mmlla.models.task_modules.assigners import one2one_utils
-from mmlla.models.task_modules.assigners.one2one_utils import (inside_prior,
-                                                               prior_pairs,
-                                                               topk_first)
+from mmlla.models.task_modules.assigners import sparse_utils as one2one_utils
 from mmlla.models.task_modules.assigners.sparse_utils import (
-    best_per_row, fill_unmatched, grid_levels, sparse_matching)
+    best_per_row, fill_unmatched, grid_levels, prior_pairs, sparse_matching)
+from mmlla.models.task_modules.assigners.utils import (inside_prior,
+                                                       topk_first)
 
 STRIDES = (8, 16, 32, 64, 128)
 
