@@ -1,27 +1,5 @@
-# Everything a tiny CPU detector needs besides its model: synthetic data,
-# a short schedule, the runtime, and three pieces to merge into a model
-# (`model = dict(backbone=_base_.tiny_backbone, neck=_base_.tiny_neck,
-# bbox_head=_base_.tiny_head)`): ResNet-18 at a quarter width, no ImageNet
-# weights, a 32-channel FPN (P3-P7) and a 2-conv, 32-channel head. Trained
-# from scratch, the backbone's BN is trainable and in train mode and no stage
-# is frozen (the R50 rows freeze BN and the first stage of a pretrained
-# network); everything else (head type, assigner, test_cfg, input) is the
-# R50 row's.
-_base_ = [
-    './datasets/synthetic_crowdhuman.py', './schedules/schedule_tiny.py',
-    './default_runtime.py'
-]
-
-tiny_backbone = dict(
-    depth=18,
-    base_channels=16,
-    frozen_stages=-1,
-    norm_cfg=dict(type='BN', requires_grad=True),
-    norm_eval=False,
-    init_cfg=None)
-tiny_neck = dict(in_channels=[32, 64, 128], out_channels=32)
-tiny_head = dict(in_channels=32, feat_channels=32, stacked_convs=2)
-
-default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(interval=_base_.max_iters, max_keep_ckpts=1))
+# Everything a tiny CPU detector needs besides its model, on the synthetic
+# CrowdHuman-format crowds: the data, and tiny_cpu.py (the tiny schedule,
+# the runtime and the tiny backbone / neck / head pieces to merge into a
+# model).
+_base_ = ['./datasets/synthetic_crowdhuman.py', './tiny_cpu.py']

@@ -3,9 +3,10 @@
 # crowds on a CPU: the model is inherited (narrowed, one class, plain BN, no
 # ImageNet weights); data, schedule and runtime are the tiny synthetic ones
 # of configs/_base_/tiny_synthetic.py, restated here because a config cannot
-# inherit both mmdet's RTMDet chain and this project's bases (they define
-# the same keys). RTMDet's mosaic / mixup pipeline, its EMA and pipeline
-# switch hooks and its epoch schedule are replaced by those pieces.
+# inherit both mmdet's RTMDet chain and this project's bases (mmengine
+# refuses a key that two bases define, and both define them all). RTMDet's
+# mosaic / mixup pipeline, its EMA and pipeline switch hooks and its epoch
+# schedule are replaced by those pieces.
 _base_ = './rtmdet-tiny_lla-assigner_8xb32-300e_coco.py'
 
 norm_cfg = dict(type='BN')
@@ -113,7 +114,7 @@ optim_wrapper = dict(
 auto_scale_lr = dict(enable=False, base_batch_size=4)
 
 # ------------------------------------------ runtime (_base_/default_runtime.py
-# and tiny_synthetic.py's hooks)
+# and tiny_cpu.py's hooks)
 custom_hooks = []
 default_hooks = dict(
     _delete_=True,

@@ -1,6 +1,7 @@
-# Synthetic crowds in the CrowdHuman layout (tools/misc/make_synthetic_crowdhuman.py
-# writes them to data/synthetic_crowdhuman/), at their native 320x240 (the
-# Resize also brings any other picture to that scale, e.g. for inference).
+# Synthetic crowds in the CrowdHuman layout
+# (tools/misc/make_synthetic_crowdhuman.py writes them to
+# data/synthetic_crowdhuman/), at their native 320x240 (the Resize also
+# brings any other picture to that scale, e.g. for inference).
 _base_ = './crowdhuman.py'
 
 data_root = 'data/synthetic_crowdhuman/'

@@ -28,6 +28,11 @@ model = dict(
         loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
         loss_iou=dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=0.5)),
+    # LLA's assigner arguments, stated once: LLA.RetinaNet and the
+    # CityPersons LLA rows inherit them from here. The reuse configs of
+    # configs/lla/ (mmdet's YOLOX, RTMDet, DDOD with this assigner) inherit
+    # mmdet's configs instead and take the same values as the assigner's
+    # defaults.
     train_cfg=dict(
         assigner=dict(
             _delete_=True,
