@@ -8,6 +8,13 @@ def get_version() -> str:
     return namespace['__version__']
 
 
+def read_requirements(path: str) -> list:
+    """The requirement lines of ``path`` (comments and blanks skipped)."""
+    with open(path) as f:
+        lines = (line.split('#')[0].strip() for line in f)
+        return [line for line in lines if line]
+
+
 setup(
     name='mmlla',
     version=get_version(),
@@ -28,7 +35,11 @@ setup(
         'pycocotools',
         'matplotlib',
     ],
-    extras_require={'tests': ['pytest']},
+    extras_require={
+        'tests': ['pytest'],
+        # ONNX export / inference (README, "Deploy"), pinned in one place
+        'deploy': read_requirements('requirements/deploy.txt'),
+    },
     license='Apache License 2.0',
     zip_safe=False,
 )

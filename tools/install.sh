@@ -35,7 +35,8 @@
 #         (setuptools<70 for pkg_resources, wheel, ninja) kept out of your
 #         environment, so pip has no conflict to report; the wheel is
 #         cached (b) for the next install.
-#   4. the pinned rest (requirements.txt; numpy<2 with torch < 2.3) and
+#   4. the pinned rest (requirements.txt; numpy<2 with torch < 2.3), the
+#      ONNX deployment extras (requirements/deploy.txt, = `.[deploy]`) and
 #      mmlla itself (`pip install -e .`), then `import mmcv.ops, mmdet, mmlla`.
 set -euo pipefail
 
@@ -283,6 +284,11 @@ fi
 say "installing the pinned requirements (requirements.txt${EXTRA:+, numpy<2}) and mmlla (pip install -e .)"
 pip install --quiet "${PIP_FL[@]}" -r "$ROOT/requirements.txt" "${EXTRA[@]}" \
     || die "pip install -r requirements.txt failed (above)"
+# the optional ONNX deployment packages (README, "Deploy"): the suite's
+# parity tests need them, and they are small wheels
+say "installing the deployment extras (requirements/deploy.txt: onnx, onnxruntime)"
+pip install --quiet "${PIP_FL[@]}" -r "$ROOT/requirements/deploy.txt" "${EXTRA[@]}" \
+    || die "pip install -r requirements/deploy.txt failed (above)"
 pip install --quiet "${PIP_FL[@]}" --no-deps -e "$ROOT" || die "pip install -e . failed"
 pip check >/dev/null 2>&1 || say "note: pip check reports: $(pip check 2>&1 | head -n 3 | tr '\n' ' ')"
 
