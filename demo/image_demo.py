@@ -12,15 +12,12 @@ least ``--pred-score-thr`` are drawn: 0.5 by default, readable in crowds
 import argparse
 import glob
 import os.path as osp
-import sys
 import warnings
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import torch
+from mmdet.apis import DetInferencer
 
-import torch  # noqa: E402
-from mmdet.apis import DetInferencer  # noqa: E402
-
-import mmlla  # noqa: E402,F401
+import mmlla  # noqa: F401
 
 
 PRED_SCORE_THR = 0.5

@@ -15,7 +15,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 @pytest.fixture(scope='session')
 def synthetic_root(tmp_path_factory):
     """A tiny synthetic CrowdHuman set (8 train, 4 val images), seed 0."""
-    from mmlla.datasets import make_synthetic_crowdhuman
+    from mmlla.testing import make_synthetic_crowdhuman
     root = str(tmp_path_factory.mktemp('synthetic_crowdhuman'))
     make_synthetic_crowdhuman(root, 8, 4, seed=0, show_progress=False)
     return root + '/'

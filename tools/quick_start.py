@@ -13,18 +13,15 @@ The model is evaluated once, on the validation images, after training.
 import argparse
 import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mmcv
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
 
-import mmcv  # noqa: E402
-import torch  # noqa: E402
-from mmengine.config import Config  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-import mmlla  # noqa: E402,F401
-from mmlla.datasets import make_synthetic_crowdhuman  # noqa: E402
-from mmlla.utils import format_crowdhuman_row  # noqa: E402
+import mmlla  # noqa: F401
+from mmlla.evaluation.functional import format_crowdhuman_row
+from mmlla.testing import make_synthetic_crowdhuman
 
 DEFAULT_CONFIG = 'configs/lla/lla_tiny_synthetic.py'
 # The picture: detections scoring at least this much, image upscaled.

@@ -14,20 +14,17 @@ prints where the pictures went (WORK_DIR/TIMESTAMP/DIR).
 import argparse
 import os
 import os.path as osp
-import sys
 import warnings
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
-from mmengine.config import Config, ConfigDict, DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-import mmlla  # noqa: E402,F401  (registers the project's modules)
-from mmlla.utils.checkpoint import (CheckpointError,  # noqa: E402
+import mmlla  # noqa: F401  (registers the project's modules)
+from mmlla.utils.checkpoint import (CheckpointError,
                                     check_is_checkpoint_file)
-from mmlla.utils import (check_checkpoint_matches_model,  # noqa: E402
-                         format_crowdhuman_row, protect_runner,
+from mmlla.evaluation.functional import format_summary
+from mmlla.utils import (check_checkpoint_matches_model, protect_runner,
                          setup_launch_env)
 
 
@@ -42,7 +39,7 @@ def parse_args():
         '--out',
         type=str,
         help='dump predictions to a pickle file for offline evaluation '
-        '(tools/analysis/eval_crowdhuman.py)')
+        '(tools/analysis_tools/eval_crowdhuman.py, eval_citypersons.py)')
     parser.add_argument(
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
@@ -291,7 +288,8 @@ def main():
     except CheckpointError as e:
         raise SystemExit(f'error: {type(e).__name__}: {e}') from None
     metrics = runner.test()
-    row = format_crowdhuman_row(metrics)
+    # the CrowdHuman or CityPersons summary row(s), in percent
+    row = format_summary(metrics)
     if row is not None:
         runner.logger.info('full precision: ' + ', '.join(
             f'{k}={v:.6f}' for k, v in metrics.items()

@@ -8,16 +8,13 @@ Multi-GPU and multi-node training: tools/dist_train.sh.
 import argparse
 import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
-import mmlla  # noqa: E402,F401  (registers the project's modules)
-from mmlla.utils import (apply_training_safety, protect_runner,  # noqa: E402
+import mmlla  # noqa: F401  (registers the project's modules)
+from mmlla.utils import (apply_training_safety, protect_runner,
                          setup_launch_env)
 
 

@@ -1,10 +1,8 @@
-from .crowdhuman_odgt_dataset import CrowdHumanODGTDataset, ODGTFormatError
-from .synthetic_crowd import make_synthetic_crowdhuman, make_synthetic_image
-from .citypersons_dataset import CityPersonsDataset, CityPersonsFormatError
-from .synthetic_citypersons import make_synthetic_citypersons
+from .citypersons_dataset import CityPersonsDataset
+from .crowdhuman_odgt_dataset import CrowdHumanODGTDataset
+from .formats import CityPersonsFormatError, ODGTFormatError
 
 __all__ = [
-    'CrowdHumanODGTDataset', 'ODGTFormatError', 'make_synthetic_crowdhuman',
-    'make_synthetic_image', 'CityPersonsDataset', 'CityPersonsFormatError',
-    'make_synthetic_citypersons'
+    'CrowdHumanODGTDataset', 'ODGTFormatError', 'CityPersonsDataset',
+    'CityPersonsFormatError'
 ]

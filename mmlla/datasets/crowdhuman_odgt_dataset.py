@@ -8,29 +8,25 @@ opens a JPEG lazily, reading only its header; the EXIF orientation the loader
 applies is read there too), writes nothing, names the file and line of any
 malformed record, and can train on the full, visible or head box.
 
-The strict record reader (:func:`read_odgt`, :func:`odgt_box_xyxy`) is shared
-with the evaluation (``mmlla.evaluation.functional.load_crowdhuman_gt``); the
-training ignore rule lives in :func:`is_train_ignore` only.
+The ``.odgt`` format itself (the strict reader, the body keys and the
+training and evaluation ignore rules) is :mod:`mmlla.datasets.formats.odgt`,
+which the evaluation reads files with too; this module adds the images.
 """
-import codecs
-import json
-import math
-import ntpath
 import os.path as osp
 import warnings
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
-from mmengine.fileio import get, get_local_path
+from mmengine.fileio import get_local_path
 from mmengine.utils import ProgressBar
 from PIL import Image
 
-BODY_KEYS = {'full': 'fbox', 'visible': 'vbox', 'head': 'hbox'}
-# Boxes no wider or taller than this (pixels) are empty: dropped at load, as
-# the reference drops the boxes left empty (docs: algorithms.md section 6);
-# any box with an area is kept, however thin.
-MIN_BOX_SIZE = 0.0
+from .formats.common import MIN_BOX_SIZE
+from .formats.odgt import (BODY_KEYS, ODGTFormatError, ODGTRecord,
+                           check_body, is_train_ignore, odgt_box_xyxy,
+                           read_odgt)
+
 # Show the progress bar only for files at least this long (lines).
 PROGRESS_MIN_LINES = 1000
 # A complete JPEG ends with the EOI marker; some writers pad a few bytes after
@@ -44,261 +40,6 @@ PNG_IEND = b'\x00\x00\x00\x00IEND\xaeB`\x82'
 # or 270 degrees, possibly mirrored): the decoded image is H x W, not W x H.
 EXIF_ORIENTATION = 0x0112
 TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
-# The JSON whitespace (RFC 8259): the only characters a blank line may hold.
-# str.strip() would also strip U+2028, U+0085, ... which JSON does not allow
-# between values.
-JSON_WHITESPACE = ' \t\r\n'
-# Image IDs name a file under the image folder (<ID>.jpg): they must not
-# name a path that could lead out of it.
-PATH_SEPARATORS = ('/', '\\')
-
-
-class ODGTFormatError(ValueError):
-    """A malformed record in a CrowdHuman ``.odgt`` annotation file."""
-
-
-class ODGTRecord(NamedTuple):
-    """One validated line of a ``.odgt`` file (see :func:`read_odgt`).
-
-    Attributes:
-        lineno (int): 1-based line number.
-        img_id (str): The record's ``ID`` as a string.
-        gtboxes (list[dict]): Its boxes; each is a dict with a ``tag``.
-        where (str): ``'<file>:<line>: image <ID>'``, the prefix of error
-            messages about this record.
-    """
-    lineno: int
-    img_id: str
-    gtboxes: list
-    where: str
-
-
-def check_image_id(img_id: str) -> Optional[str]:
-    """Why ``img_id`` cannot name an image file, or None when it can.
-
-    An image ID names the file ``<ID>.jpg`` inside the image folder, so it
-    must be a plain file-name stem: not empty, without a path separator
-    (``/`` or ``\\``, hence never an absolute path), a NUL character or a
-    drive prefix (``C:``), and not ``.`` or ``..``.
-
-    Args:
-        img_id: The image ID, as a string.
-
-    Returns:
-        str | None: The reason it is refused, e.g. ``'contains a path
-        separator'``; None for a valid ID.
-    """
-    if not img_id:
-        return 'is empty'
-    if '\0' in img_id:
-        return 'contains a NUL character'
-    if any(sep in img_id for sep in PATH_SEPARATORS):
-        return 'contains a path separator (an ID is a file name, not a path)'
-    if img_id in ('.', '..'):
-        return 'is a relative path component'
-    if osp.isabs(img_id) or ntpath.splitdrive(img_id)[0]:
-        return 'is an absolute or drive-qualified path'
-    return None
-
-
-def decode_utf8(data: bytes, name: str) -> str:
-    """Decode a text file's bytes as UTF-8 (a leading BOM is dropped).
-
-    Args:
-        data: The file's content.
-        name: The file's name, for error messages.
-
-    Returns:
-        str: The text.
-
-    Raises:
-        ODGTFormatError: A byte sequence is not UTF-8; the message names the
-            file, the 1-based line and column, and the byte.
-    """
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
-    try:
-        return data.decode('utf-8')
-    except UnicodeDecodeError as e:
-        lineno = data.count(b'\n', 0, e.start) + 1
-        col = e.start - (data.rfind(b'\n', 0, e.start) + 1) + 1
-        raise ODGTFormatError(
-            f'{name}:{lineno}: not UTF-8 text (byte 0x{data[e.start]:02x} '
-            f'at column {col}: {e.reason})') from None
-
-
-def split_json_lines(text: str):
-    """``(lineno, line)`` of every non-blank line of a JSON-lines text.
-
-    Lines end at ``\\n`` only (``\\r\\n`` too: the ``\\r`` is JSON
-    whitespace); unlike ``str.splitlines`` this does not break a record at a
-    U+2028, U+2029 or U+0085 inside one of its strings, which JSON allows
-    unescaped.
-    A line is blank when it holds JSON whitespace only.
-    """
-    for lineno, line in enumerate(text.split('\n'), start=1):
-        if line.strip(JSON_WHITESPACE):
-            yield lineno, line
-
-
-def _short(value, limit: int = 80) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for error messages."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + '...'
-
-
-def read_odgt(ann_file: str,
-              backend_args: Optional[dict] = None) -> List[ODGTRecord]:
-    """Read and validate every record of a CrowdHuman ``.odgt`` file.
-
-    One JSON object per non-blank line, ``{"ID": ..., "gtboxes": [{"tag":
-    ..., ...}, ...]}``, in UTF-8. Lines end at ``\\n`` only (a U+2028 or
-    U+0085 inside a JSON string is part of its record). The boxes'
-    coordinates are validated when read, by :func:`odgt_box_xyxy`.
-
-    Args:
-        ann_file: Path (any mmengine file backend) of the ``.odgt`` file.
-        backend_args: mmengine file backend arguments.
-
-    Returns:
-        list[ODGTRecord]: One per record, in file order.
-
-    Raises:
-        ODGTFormatError: The file is not UTF-8 or holds no record, a line is
-            not a JSON object, misses ``ID`` or a list ``gtboxes``, the
-            ``ID`` is not a string or integer or is a path
-            (:func:`check_image_id`), a box is not an object with a ``tag``,
-            its ``extra`` / ``head_attr`` is not an object, or an ID
-            repeats; the message names the file and the 1-based line number.
-    """
-    text = decode_utf8(get(ann_file, backend_args=backend_args), ann_file)
-    records, seen = [], {}
-    for lineno, line in split_json_lines(text):
-        loc = f'{ann_file}:{lineno}'
-        try:
-            record = json.loads(line)
-        except (ValueError, RecursionError) as e:
-            # ValueError: JSONDecodeError, or an integer of more digits
-            # than Python converts.
-            raise ODGTFormatError(f'{loc}: not valid JSON ({e})') from None
-        if not isinstance(record, dict):
-            raise ODGTFormatError(f'{loc}: a record must be a JSON object')
-        if 'ID' not in record:
-            raise ODGTFormatError(f'{loc}: missing field "ID"')
-        raw_id = record['ID']
-        if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
-            raise ODGTFormatError(f'{loc}: "ID" must be a string or an '
-                                  f'integer, got {_short(raw_id)}')
-        img_id = str(raw_id)
-        reason = check_image_id(img_id)
-        if reason is not None:
-            raise ODGTFormatError(f'{loc}: image ID {_short(img_id)} '
-                                  f'{reason}')
-        if img_id in seen:
-            raise ODGTFormatError(
-                f'{loc}: image ID {img_id!r} already appears on line '
-                f'{seen[img_id]}')
-        seen[img_id] = lineno
-        where = f'{loc}: image {img_id}'
-        gtboxes = record.get('gtboxes')
-        if not isinstance(gtboxes, list):
-            raise ODGTFormatError(
-                f'{where}: missing or non-list field "gtboxes"')
-        for k, ann in enumerate(gtboxes):
-            if not isinstance(ann, dict) or 'tag' not in ann:
-                raise ODGTFormatError(
-                    f'{where}, box {k}: missing field "tag"')
-            for field in ('extra', 'head_attr'):
-                # Absent is fine; present, it must be an object (null, [],
-                # 0 and "" included: they are not objects).
-                if field in ann and not isinstance(ann[field], dict):
-                    raise ODGTFormatError(
-                        f'{where}, box {k}: field "{field}" must be an '
-                        f'object, got {_short(ann[field])}')
-        records.append(ODGTRecord(lineno, img_id, gtboxes, where))
-    if not records:
-        raise ODGTFormatError(
-            f'{ann_file}:1: the annotation file holds no record (it is '
-            'empty or blank)')
-    return records
-
-
-def odgt_ignore_flag(ann: dict, field: str) -> bool:
-    """Whether ``ann[field]['ignore']`` is non-zero (absent counts as 0).
-
-    ``field`` is ``'extra'`` or ``'head_attr'``; :func:`read_odgt` checked
-    that it is an object when present.
-    """
-    return (ann.get(field) or {}).get('ignore', 0) != 0
-
-
-def odgt_box_xyxy(ann: dict,
-                  key: str,
-                  where: str,
-                  fbox_fallback: bool = False) -> List[float]:
-    """Read the ``[x, y, w, h]`` box ``ann[key]`` as ``[x1, y1, x2, y2]``.
-
-    Args:
-        ann: One entry of a record's ``gtboxes``.
-        key: ``'fbox'``, ``'vbox'`` or ``'hbox'``.
-        where: Location for error messages (``file:line: image ID, box k``).
-        fbox_fallback: Read ``fbox`` when ``key`` is absent (ignore regions,
-            e.g. ``mask`` boxes, often carry only their ``fbox``).
-
-    Returns:
-        list[float]: ``[x, y, x + w, y + h]`` (no "- 1").
-
-    Raises:
-        ODGTFormatError: The box is missing, not 4 numbers, not finite (an
-            integer too large for a float included) or its corner
-            ``x + w`` / ``y + h`` overflows.
-    """
-    if fbox_fallback and key not in ann:
-        key = 'fbox'
-    box = ann.get(key)
-    if (not isinstance(box, (list, tuple)) or len(box) != 4 or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool)
-            for v in box)):
-        raise ODGTFormatError(
-            f'{where}: field "{key}" must be [x, y, w, h], got '
-            f'{_short(box)}')
-    try:
-        x, y, w, h = (float(v) for v in box)
-    except OverflowError:  # an integer beyond the float range
-        raise ODGTFormatError(
-            f'{where}: non-finite "{key}" {_short(list(box))} (a value is '
-            'too large for a float)') from None
-    xyxy = [x, y, x + w, y + h]
-    if not all(math.isfinite(v) for v in xyxy):
-        raise ODGTFormatError(f'{where}: non-finite "{key}" '
-                              f'{_short(list(box))}')
-    return xyxy
-
-
-def is_train_ignore(ann: dict, body: str = 'full') -> bool:
-    """Whether a ``.odgt`` box is an ignore region in training.
-
-    ``docs/algorithms.md`` §6: "Ignore regions: in training, a box whose
-    `extra.ignore` is non-zero (cvpods does not look at the tag; on the
-    official files every `mask` box has ignore 1)". The tag is not looked
-    at: a ``mask`` box with ``extra.ignore`` 0 is a person GT, a ``person``
-    box with ``extra.ignore`` 1 is ignored.
-
-    With ``body='head'`` a box whose ``head_attr.ignore`` is non-zero is
-    also ignored (the person's head is not visible or not annotated). §6 is
-    silent on this; the rule is kept as in CrowdDet's and mmdet's head
-    evaluation.
-
-    Args:
-        ann: One entry of a record's ``gtboxes``.
-        body: ``'full'``, ``'visible'`` or ``'head'``.
-
-    Returns:
-        bool: True for an ignore region.
-    """
-    if odgt_ignore_flag(ann, 'extra'):
-        return True
-    return body == 'head' and odgt_ignore_flag(ann, 'head_attr')
 
 
 def exif_orientation_mode(color_type='color',
@@ -400,14 +141,14 @@ class CrowdHumanODGTDataset(BaseDetDataset):
 
     ``data_root/annotation_{train,val}.odgt`` (one JSON record per line) and
     ``data_root/Images/<ID>.jpg``. A box is an *ignored instance*
-    (``ignore_flag=1``, label -1) when :func:`is_train_ignore` says so: its
+    (``ignore_flag=1``, label -1) when
+    :func:`~mmlla.datasets.formats.odgt.is_train_ignore` says so: its
     ``extra.ignore`` is non-zero, whatever its tag (``docs/algorithms.md``
-    §6, as cvpods); every other box, ``mask``-tagged ones included, is a
+    section 6, as cvpods); every other box, ``mask``-tagged ones included, is a
     person. mmdet's ``PackDetInputs`` moves ignored instances to
     ``data_sample.ignored_instances``, so they reach dense heads as
     ``batch_gt_instances_ignore``. Images with only ignore boxes or no box
-    at all stay in the dataset. Every instance also keeps its ``fbox``,
-    ``vbox`` and ``hbox`` (xyxy) for pipelines that need them.
+    at all stay in the dataset.
 
     ``height`` / ``width`` are those of the decoded image: read from the
     header, with width and height swapped for EXIF orientations 5 to 8 when
@@ -415,15 +156,16 @@ class CrowdHumanODGTDataset(BaseDetDataset):
     default). A box that is empty, or has nothing left once clipped to the
     image, is dropped (one warning counts them); the kept boxes are stored
     as annotated. Image IDs that are paths (``../x``, ``/abs``, ``a/b``,
-    ``a\\b``, NUL, empty) are refused (:func:`check_image_id`): no file
-    outside the image folder is ever opened.
+    ``a\\b``, NUL, empty) are refused
+    (:func:`~mmlla.datasets.formats.common.check_image_id`): no file outside
+    the image folder is ever opened.
 
     Args:
         body: Which box is trained on: ``'full'`` (``fbox``, default),
             ``'visible'`` (``vbox``) or ``'head'`` (``hbox``). With ``'head'``
-            a box whose ``head_attr.ignore`` is non-zero is also ignored (§6
-            is silent on head boxes; CrowdDet's and mmdet's head rule is
-            kept).
+            a box whose ``head_attr.ignore`` is non-zero is also ignored
+            (section 6 is silent on head boxes; CrowdDet's and mmdet's
+            head rule is kept).
         **kwargs: Everything :class:`mmdet.datasets.BaseDetDataset` takes
             (``data_root``, ``ann_file``, ``data_prefix=dict(img='Images/')``,
             ``pipeline``, ``filter_cfg``, ``test_mode``, ...).
@@ -432,10 +174,7 @@ class CrowdHumanODGTDataset(BaseDetDataset):
     METAINFO = {'classes': ('person', ), 'palette': [(220, 20, 60)]}
 
     def __init__(self, *args, body: str = 'full', **kwargs) -> None:
-        if body not in BODY_KEYS:
-            raise ValueError(f'body must be one of {sorted(BODY_KEYS)}, '
-                             f'got {body!r}')
-        self.body = body
+        self.body = check_body(body)
         kwargs.setdefault('data_prefix', dict(img='Images/'))
         super().__init__(*args, **kwargs)
 
@@ -544,11 +283,5 @@ class CrowdHumanODGTDataset(BaseDetDataset):
             if min(x2 - x1, y2 - y1) > MIN_BOX_SIZE:
                 self._num_outside += 1
             return None
-        inst = dict(
-            bbox=bbox,
-            bbox_label=-1 if ignore else 0,
-            ignore_flag=int(ignore))
-        for other in BODY_KEYS.values():
-            if other in ann:
-                inst[other] = odgt_box_xyxy(ann, other, where)
-        return inst
+        return dict(
+            bbox=bbox, bbox_label=-1 if ignore else 0, ignore_flag=int(ignore))

@@ -29,26 +29,3 @@ def setup_launch_env(cfg: Config) -> None:
             type='CPUCompatibleDistributedDataParallel',
             broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
-
-
-def format_crowdhuman_row(metrics: dict):
-    """The tools/test.py summary: one markdown row of AP50 / mMR / recall.
-
-    Args:
-        metrics: What ``runner.test()`` returns, e.g.
-            ``{'crowdhuman/AP50': 0.882, 'crowdhuman/mMR': 0.475, ...}``.
-
-    Returns:
-        str | None: A header and a row in percent with one decimal, or None
-        when the metrics hold no CrowdHuman numbers.
-    """
-    found = {}
-    for key, value in metrics.items():
-        name = key.rsplit('/', 1)[-1]
-        if name in ('AP50', 'mMR', 'recall'):
-            found[name] = value
-    if len(found) != 3:
-        return None
-    return ('| AP50 | mMR | recall |\n|:----:|:---:|:------:|\n'
-            f'| {100 * found["AP50"]:.1f} | {100 * found["mMR"]:.1f} | '
-            f'{100 * found["recall"]:.1f} |')

@@ -9,9 +9,9 @@ from mmdet.registry import DATASETS
 from mmdet.utils import register_all_modules
 
 import mmlla  # noqa: F401
-from mmlla.datasets import (CityPersonsDataset, CityPersonsFormatError,
-                            make_synthetic_citypersons)
+from mmlla.datasets import CityPersonsDataset, CityPersonsFormatError
 from mmlla.evaluation.functional import load_citypersons_gt
+from mmlla.testing import make_synthetic_citypersons
 
 register_all_modules(init_default_scope=True)
 

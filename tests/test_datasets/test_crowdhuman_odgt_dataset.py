@@ -62,8 +62,13 @@ def test_boxes_ignore_regions_and_sizes(tmp_path):
     assert a['img_path'] == osp.join(str(tmp_path), 'Images', 'a.jpg')
     inst = a['instances']
     assert inst[0]['bbox'] == [10, 20, 40, 80]  # xywh -> xyxy
-    assert inst[0]['vbox'] == [12, 22, 32, 52]
-    assert inst[0]['hbox'] == [15, 20, 23, 29]
+    # the visible and head boxes are what body='visible' / 'head' train on
+    # (an instance holds only the trained box)
+    assert _build(tmp_path, body='visible').get_data_info(0)['instances'][
+        0]['bbox'] == [12, 22, 32, 52]
+    assert _build(tmp_path, body='head').get_data_info(0)['instances'][0][
+        'bbox'] == [15, 20, 23, 29]
+    assert set(inst[0]) == {'bbox', 'bbox_label', 'ignore_flag'}
     assert (inst[0]['bbox_label'], inst[0]['ignore_flag']) == (0, 0)
     # extra.ignore != 0 makes both an ignore region (the mask box and the
     # person)

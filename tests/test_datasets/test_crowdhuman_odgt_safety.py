@@ -16,7 +16,7 @@ from PIL import Image
 
 import mmlla  # noqa: F401
 from mmlla.datasets import CrowdHumanODGTDataset, ODGTFormatError
-from mmlla.datasets.crowdhuman_odgt_dataset import read_odgt
+from mmlla.datasets.formats.odgt import read_odgt
 from mmlla.evaluation.functional import load_crowdhuman_gt
 
 register_all_modules(init_default_scope=True)

@@ -1,40 +1,21 @@
 """Result pickles are loaded with an allow-list: a pickle that would run code
-is refused (naming the file and the global) before anything runs, and what
-``tools/test.py --out`` writes still loads and scores."""
+is refused (naming the file and the global) before anything runs. The offline
+tool's side (it refuses such a pickle; what ``tools/test.py --out`` writes
+still loads and scores) is tests/test_tools/test_eval_crowdhuman_pickles.py."""
 import builtins
 import collections
-import importlib.util
 import io
 import os
-import os.path as osp
 import pickle
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-
-from crowdhuman_cases import random_case, write_odgt  # noqa: E402
-
-from mmlla.evaluation import CrowdHumanMRMetric  # noqa: E402
-from mmlla.evaluation.functional import (UnsafePickleError,  # noqa: E402
+from mmlla.evaluation.functional import (UnsafePickleError,
                                          load_results_pickle,
                                          loads_results_pickle)
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'analysis', 'eval_crowdhuman.py')
-
-
-@pytest.fixture(scope='module')
-def tool():
-    spec = importlib.util.spec_from_file_location('eval_crowdhuman_safe',
-                                                  TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class _Call:
@@ -99,19 +80,6 @@ def test_payload_inside_a_tensor_storage_is_refused(tmp_path):
                        match=r'evil\.pkl: refused global (posix|os|nt)\.system'
                        r' inside a tensor storage'):
         load_results_pickle(str(path))
-    assert not marker.exists()
-
-
-def test_eval_tool_refuses_a_code_running_pickle(tool, tmp_path):
-    records, preds = random_case(np.random.default_rng(3), 2)
-    gt = write_odgt(tmp_path / 'gt.odgt', records)
-    marker = tmp_path / 'marker'
-    path = tmp_path / 'dets.pkl'
-    path.write_bytes(pickle.dumps(_Call(os.system, f'touch {marker}')))
-    with pytest.raises(UnsafePickleError,
-                       match=r'dets\.pkl: refused global (posix|os|nt)\.'
-                       r'system'):
-        tool.main([gt, str(path)])
     assert not marker.exists()
 
 
@@ -180,61 +148,3 @@ def test_not_a_pickle_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r'broken\.pkl: not a readable '
                        'results pickle'):
         load_results_pickle(str(path))
-
-
-def _dump_det_results(ds, out_file, rng):
-    """What ``tools/test.py --out`` writes: the test loop's data samples
-    through mmengine's Evaluator into mmdet's DumpDetResults."""
-    from mmengine.evaluator import Evaluator
-    from mmengine.structures import InstanceData
-    evaluator = Evaluator([dict(type='DumpDetResults',
-                                out_file_path=str(out_file))])
-    preds = []
-    for k in range(len(ds)):
-        item = ds[k]
-        sample = item['data_samples']
-        h, w = sample.ori_shape
-        # what the model and its data preprocessor add
-        sample.set_metainfo(dict(batch_input_shape=(800, 1088),
-                                 pad_shape=(800, 1088)))
-        n = int(rng.integers(0, 12))
-        xy = rng.uniform(0, [w, h], (n, 2))
-        boxes = np.concatenate([xy, xy + rng.uniform(5, 60, (n, 2))], 1)
-        scores = rng.uniform(0, 1, n)
-        sample.pred_instances = InstanceData(
-            bboxes=torch.from_numpy(boxes).float(),
-            scores=torch.from_numpy(scores).float(),
-            labels=torch.zeros(n, dtype=torch.long))
-        evaluator.process([sample], dict(inputs=[item['inputs']],
-                                         data_samples=[sample]))
-        preds.append((sample.img_id, (h, w),
-                      sample.pred_instances.bboxes.numpy(),
-                      sample.pred_instances.scores.numpy()))
-    evaluator.evaluate(len(ds))
-    return preds
-
-
-def test_test_tool_out_pickle_still_loads_and_scores(tool, synthetic_root,
-                                                     tmp_path):
-    from mmdet.registry import DATASETS
-    from mmdet.utils import register_all_modules
-    from mmengine.config import Config
-    register_all_modules(init_default_scope=True)
-    cfg = Config.fromfile(
-        osp.join(REPO, 'configs', '_base_', 'datasets', 'crowdhuman.py'))
-    ds = DATASETS.build(
-        dict(type='CrowdHumanODGTDataset', data_root=synthetic_root,
-             ann_file='annotation_val.odgt', test_mode=True,
-             pipeline=cfg.test_pipeline))
-    out = tmp_path / 'results.pkl'
-    preds = _dump_det_results(ds, out, np.random.default_rng(0))
-    with open(out, 'rb') as f:
-        assert f.read(2) == b'\x80\x02'  # mmengine dumps with protocol 2
-    gt = osp.join(synthetic_root, 'annotation_val.odgt')
-    outs = tool.main([gt, str(out), '--trust-result-sizes'])
-    expected = CrowdHumanMRMetric(gt).compute_metrics(
-        [tuple(p) for p in preds])
-    for key in ('AP50', 'mMR', 'recall'):
-        assert outs['results.pkl'][key] == pytest.approx(expected[key],
-                                                         abs=1e-12)
-    assert outs['results.pkl']['num_predicted'] == len(ds)

@@ -133,7 +133,8 @@ def test_bench_poto_quick(capsys):
     assert all(r['same_gt_inds'] for r in out['results'])
     assert all({'POTO', 'ref', 'dense', 'FG', 'FG-ref'} <= set(r['times'])
                for r in out['results'])
-    from mmlla.models.task_modules.assigners import one2one_utils
+    from mmlla.models.task_modules.assigners import \
+        sparse_utils as one2one_utils
     assert one2one_utils.SPARSE_MIN_PAIRS == 2**19
 
 

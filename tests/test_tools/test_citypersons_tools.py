@@ -19,7 +19,8 @@ sys.path.insert(
 from test_citypersons_mr import HAND_ANNS, HAND_MR, HAND_PREDS  # noqa: E402
 from test_citypersons_mr import write_gt  # noqa: E402
 
-from mmlla.evaluation.functional import UnsafePickleError  # noqa: E402
+from mmlla.evaluation.functional import (  # noqa: E402
+    UnsafePickleError, format_citypersons_row)
 
 TWINS = [
     'configs/citypersons/lla_tiny_synthetic-citypersons.py',
@@ -31,7 +32,7 @@ SETUP_NAMES = list(HAND_MR)
 
 @pytest.fixture(scope='module')
 def city_root(tmp_path_factory):
-    from mmlla.datasets import make_synthetic_citypersons
+    from mmlla.testing import make_synthetic_citypersons
     root = str(tmp_path_factory.mktemp('synthetic_citypersons'))
     make_synthetic_citypersons(root, 4, 3, seed=0, show_progress=False)
     return root + '/'
@@ -41,7 +42,7 @@ def city_root(tmp_path_factory):
 def tool():
     path = osp.join(
         osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-        'tools', 'analysis', 'eval_citypersons.py')
+        'tools', 'analysis_tools', 'eval_citypersons.py')
     spec = importlib.util.spec_from_file_location('eval_citypersons', path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -119,6 +120,9 @@ def test_train_test_and_score_offline(city_root, repo_root, tmp_path, tool):
             assert math.isnan(mr[setup])
         else:  # the log rounds to 4 decimals
             assert mr[setup] == pytest.approx(value, abs=1e-4)
+    # tools/test.py printed the summary row of the usual setups
+    assert format_citypersons_row(
+        {f'citypersons/MR_{s}': v for s, v in mr.items()}) in proc.stdout
 
 
 def coco_results(preds, category=None):

@@ -1,4 +1,4 @@
-"""The crowd study (tools/analysis/crowd_study.py) and the generator's
+"""The crowd study (tools/analysis_tools/crowd_study.py) and the generator's
 crowd profiles."""
 import importlib.util
 import json
@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
-from mmlla.datasets import make_synthetic_crowdhuman
-from mmlla.datasets.synthetic_crowd import (CROWDHUMAN_LIKE, DENSE,
+from mmlla.testing import make_synthetic_crowdhuman
+from mmlla.testing.synthetic_crowd import (CROWDHUMAN_LIKE, DENSE,
                                             get_profile)
 
 
 def _load_tool():
     spec = importlib.util.spec_from_file_location(
-        'crowd_study', osp.join(REPO_ROOT, 'tools/analysis/crowd_study.py'))
+        'crowd_study', osp.join(REPO_ROOT, 'tools/analysis_tools/crowd_study.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

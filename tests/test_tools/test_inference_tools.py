@@ -59,7 +59,7 @@ def _load_script(repo_root, rel):
 
 def test_browse_dataset_draws_ignore_regions(synthetic_root, repo_root,
                                              tmp_path):
-    browse = _load_script(repo_root, 'tools/misc/browse_dataset.py')
+    browse = _load_script(repo_root, 'tools/analysis_tools/browse_dataset.py')
     out = tmp_path / 'browse'
     written = browse.main([
         osp.join(repo_root, FCOS_TINY), '--output-dir',
@@ -94,7 +94,7 @@ def test_browse_dataset_draws_ignore_regions(synthetic_root, repo_root,
 
 def test_show_assignments_draws_each_assigner(trained, synthetic_root,
                                               repo_root, tmp_path):
-    tool = _load_script(repo_root, 'tools/analysis/show_assignments.py')
+    tool = _load_script(repo_root, 'tools/analysis_tools/show_assignments.py')
     out = tmp_path / 'assign.png'
     results = tool.main([
         osp.join(repo_root, FCOS_TINY),

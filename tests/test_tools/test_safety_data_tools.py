@@ -68,7 +68,7 @@ def test_eval_tool_cli_refuses_code_running_pickle(tmp_path):
     evil.write_bytes(pickle.dumps([_System(f'touch {marker}')], protocol=2))
     env = dict(os.environ, OMP_NUM_THREADS='1')
     proc = subprocess.run(
-        [sys.executable, 'tools/analysis/eval_crowdhuman.py', str(gt),
+        [sys.executable, 'tools/analysis_tools/eval_crowdhuman.py', str(gt),
          str(evil)], cwd=REPO, env=env, capture_output=True, text=True,
         timeout=300)
     assert proc.returncode != 0
@@ -93,7 +93,7 @@ def test_eval_tool_cli_still_scores_a_plain_results_pickle(tmp_path):
             labels=torch.zeros(2, dtype=torch.long)))], protocol=2))
     env = dict(os.environ, OMP_NUM_THREADS='1')
     proc = subprocess.run(
-        [sys.executable, 'tools/analysis/eval_crowdhuman.py', str(gt),
+        [sys.executable, 'tools/analysis_tools/eval_crowdhuman.py', str(gt),
          str(res), '--trust-result-sizes'], cwd=REPO, env=env, capture_output=True, text=True,
         timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -13,13 +13,13 @@ are fed to
 
 * ``LLA``: ``mmlla``'s ``LossAwareAssigner`` (defaults: topk 10, reg 1.5;
   its sparse path: costs at the in-box pairs listed from grid indices);
-* ``LLA-ref``: ``LossAwareAssigner(sparse=False)``, the previous
-  implementation (the (G, A) cost in chunks of rows); same ``gt_inds``;
-* ``dense``: the reference below, written from the spec (§1) literally: the
-  (G, A, C) focal-loss tensor, the (G, A) cost, top-k per GT; a point
-  chosen once goes to its GT, a point chosen several times to the argmin of
-  its whole cost column (every GT and ignore region, chosen or not). Its
-  ``gt_inds`` must equal LLA's exactly;
+* ``LLA-ref``: ``LossAwareAssigner(sparse=False)``, its dense path (the
+  (G, A) cost in chunks of rows); same ``gt_inds``;
+* ``dense``: the reference below, written from docs/algorithms.md section 1
+  literally: the (G, A, C) focal-loss tensor, the (G, A) cost, top-k per
+  GT; a point chosen once goes to its GT, a point chosen several times to
+  the argmin of its whole cost column (every GT and ignore region, chosen or
+  not). Its ``gt_inds`` must equal LLA's exactly;
 * mmdet's ``DynamicSoftLabelAssigner`` (``DSLA``, RTMDet; logits in),
   ``SimOTAAssigner`` (YOLOX) and ``ATSSAssigner`` (square anchors of 8
   strides at the points, ``num_level_priors``), with their defaults.
@@ -60,8 +60,8 @@ from mmlla.models.task_modules.assigners.loss_aware_assigner import \
 
 METHODS = ('LLA', 'dense', 'LLA-ref', 'DSLA', 'SimOTA', 'ATSS')
 QUICK_HW = (256, 384)
-# The spec's constants (§1), repeated here on purpose: the reference must
-# not share code with the implementation it checks.
+# LLA's constants (docs/algorithms.md section 1), repeated here on purpose:
+# the reference must not share code with the implementation it checks.
 TOPK, REG_COST, ALPHA, GAMMA = 10, 1.5, 0.25, 2.0
 OUTSIDE_COST, INSIDE_MARGIN = 1000.0, 0.01
 IOU_EPS = torch.finfo(torch.float32).eps
@@ -71,8 +71,9 @@ PROB_EPS = 1e-12
 @torch.no_grad()
 def dense_lla_reference(priors, scores, bboxes, gt_boxes, gt_labels,
                         ignore_boxes=None):
-    """LLA as §1 states it, on full tensors (the original implementation's
-    way): returns ``gt_inds`` (A,) 0 bg, k + 1 for GT k, -1 ignore."""
+    """LLA as docs/algorithms.md section 1 states it, on full tensors (the
+    original implementation's way): returns ``gt_inds`` (A,) 0 bg, k + 1
+    for GT k, -1 ignore."""
     num_gts = len(gt_boxes)
     if ignore_boxes is not None and len(ignore_boxes):
         gt_boxes = torch.cat([gt_boxes, ignore_boxes])

@@ -10,13 +10,13 @@ side by side in one run:
 * ``POTO``: ``mmlla``'s ``POTOAssigner`` (sparse: quality at the in-prior
   pairs listed from grid indices, each GT keeping its G best points,
   LAPJVsp);
-* ``ref``: ``POTOAssigner(sparse=False)``, the previous implementation (dense
+* ``ref``: ``POTOAssigner(sparse=False)``, its dense-mask path (dense
   prior mask, quality of the in-prior columns plus G outside ones, scipy's
   ``linear_sum_assignment``); its ``gt_inds`` must equal POTO's;
-* ``dense``: section 2 of the spec taken literally: the quality on the full
-  (G, A) matrix, -1 outside the prior, ``linear_sum_assignment`` on all of
-  it. The optima of all three are evaluated on the full float64 matrix and
-  must be equal;
+* ``dense``: docs/algorithms.md section 2 taken literally: the quality on
+  the full (G, A) matrix, -1 outside the prior, ``linear_sum_assignment`` on
+  all of it. The optima of all three are evaluated on the full float64
+  matrix and must be equal;
 * ``FG`` / ``FG-ref``: the foreground-loss baseline
   (``ForegroundLossAssigner``), sparse and ``sparse=False``; same
   ``gt_inds``.
@@ -39,7 +39,7 @@ from mmengine.structures import InstanceData  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
 import bench_utils as bu  # noqa: E402
-import mmlla.models.task_modules.assigners.one2one_utils as \
+import mmlla.models.task_modules.assigners.sparse_utils as \
     one2one_utils  # noqa: E402
 from mmlla.models.task_modules.assigners import (  # noqa: E402
     ForegroundLossAssigner, POTOAssigner)
@@ -55,7 +55,8 @@ OPTIMUM_RTOL = 1e-9
 @torch.no_grad()
 def dense_quality(priors, scores, bboxes, gt_boxes, gt_labels,
                   radius: float) -> torch.Tensor:
-    """The full (G, A) POTO quality of §2, -1 outside the spatial prior."""
+    """The full (G, A) POTO quality (docs/algorithms.md section 2, steps 1-2):
+    p^(1 - alpha) * IoU^alpha, -1 outside the spatial prior."""
     xs, ys, strides = priors[:, 0], priors[:, 1], priors[:, 2]
     x1, y1, x2, y2 = (gt_boxes[:, i:i + 1] for i in range(4))
     if radius > 0:

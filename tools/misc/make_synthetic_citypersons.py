@@ -4,14 +4,9 @@
         --out data/synthetic_citypersons --num-train 400 --num-val 100 --seed 0
 """
 import argparse
-import os.path as osp
-import sys
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, REPO_ROOT)
-
-from mmlla.datasets import make_synthetic_citypersons  # noqa: E402
-from mmlla.datasets.synthetic_crowd import (  # noqa: E402
+from mmlla.testing import make_synthetic_citypersons
+from mmlla.testing.synthetic_crowd import (
     MIN_IMAGE_SIZE, check_image_size)
 
 

@@ -4,13 +4,9 @@
         --num-train 400 --num-val 100 --seed 0
 """
 import argparse
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-from mmlla.datasets import make_synthetic_crowdhuman  # noqa: E402
-from mmlla.datasets.synthetic_crowd import (  # noqa: E402
+from mmlla.testing import make_synthetic_crowdhuman
+from mmlla.testing.synthetic_crowd import (
     MIN_IMAGE_SIZE, check_image_size)
 
 

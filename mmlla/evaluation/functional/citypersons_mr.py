@@ -52,9 +52,10 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.utils import ProgressBar
 
-from mmlla.datasets.citypersons_dataset import (CityPersonsFormatError,
-                                                 is_citypersons_ignore,
-                                                 read_citypersons_json)
+from mmlla.datasets.formats.citypersons import (CityPersonsFormatError,
+                                                is_citypersons_ignore,
+                                                read_citypersons_json)
+from mmlla.datasets.formats.common import short_repr
 from .crowdhuman_mr import MR_REFERENCES, check_iou_thr
 
 # The unbounded end of a range, as the reference code writes it (1e5 ** 2).
@@ -115,6 +116,64 @@ class CityPersonsPrediction(NamedTuple):
     bboxes: np.ndarray
     scores: np.ndarray
 
+    @classmethod
+    def from_data_sample(cls,
+                         sample: dict,
+                         where: Optional[str] = None
+                         ) -> 'CityPersonsPrediction':
+        """The validated prediction of one test-loop data sample.
+
+        What ``CityPersonsMRMetric.process`` receives and what
+        ``tools/test.py --out`` pickles: a dict with ``img_id`` (the integer
+        id of the annotation file) and ``pred_instances`` holding ``bboxes``
+        (D, 4) ``xyxy`` in original-image pixels and ``scores`` (D,).
+
+        Args:
+            sample (dict): One data sample, as a dict.
+            where (str, optional): Location for error messages (a file and
+                entry, a metric and image); ``prediction for image <id>``
+                when None.
+
+        Returns:
+            CityPersonsPrediction: Boxes (D, 4) and scores (D,) in float64,
+            validated by :func:`check_detections`.
+
+        Raises:
+            ValueError: A field is missing, ``img_id`` is not an integer, or
+                the detections cannot be scored; the message names
+                ``where``.
+        """
+        try:
+            raw_id = sample['img_id']
+            bboxes = sample['pred_instances']['bboxes']
+            scores = sample['pred_instances']['scores']
+        except (KeyError, TypeError, IndexError) as e:
+            raise ValueError(f'{where or "a data sample"}: not a detection '
+                             f'result with img_id and pred_instances '
+                             f'({e!r})') from None
+        img_id = citypersons_image_id(raw_id, where or 'a prediction')
+        where = where or f'prediction for image {img_id}'
+        boxes, scores = check_detections(bboxes, scores, where)
+        return cls(img_id, boxes, scores)
+
+
+def citypersons_image_id(value, where: str) -> int:
+    """An image id of the annotation file (an integer), or a ValueError.
+
+    Args:
+        value (Any): A Python, numpy or 0-d tensor integer.
+        where (str): Location for the error message.
+
+    Returns:
+        int: The id.
+    """
+    if hasattr(value, 'item') and getattr(value, 'ndim', 1) == 0:
+        value = value.item()  # a numpy or torch scalar
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f'{where}: img_id must be the integer id of the '
+                         f'annotation file, got {short_repr(value)}')
+    return value
+
 
 def check_setups(setups: Optional[Sequence[str]]) -> Tuple[str, ...]:
     """The setup names (all of :data:`SETUPS` when None), validated."""
@@ -142,8 +201,10 @@ def load_citypersons_gt(ann_file: str,
         ascending image id (the order the reference code evaluates in).
 
     Raises:
-        CityPersonsFormatError: A malformed file or record (the dataset's
-            reader, ``read_citypersons_json``), or an annotation without the ``height`` or ``vis_ratio`` the
+        CityPersonsFormatError: A malformed file or record (the reader of
+            the format module,
+            :func:`~mmlla.datasets.formats.citypersons.read_citypersons_json`),
+            or an annotation without the ``height`` or ``vis_ratio`` the
             setups are defined on (file and record named).
     """
     gts = {}
@@ -473,8 +534,8 @@ def evaluate_citypersons(gts: Dict[int, CityPersonsImageGT],
 
 __all__ = [
     'SETUPS', 'HEIGHT_MARGIN', 'MAX_DETS', 'FPPI_REFS', 'CityPersonsImageGT',
-    'CityPersonsPrediction', 'check_setups', 'load_citypersons_gt',
-    'check_detections', 'overlaps_xywh', 'xyxy_to_xywh', 'top_detections',
-    'match_citypersons_image', 'log_average_miss_rate',
-    'evaluate_citypersons'
+    'CityPersonsPrediction', 'citypersons_image_id', 'check_setups',
+    'load_citypersons_gt', 'check_detections', 'overlaps_xywh',
+    'xyxy_to_xywh', 'top_detections', 'match_citypersons_image',
+    'log_average_miss_rate', 'evaluate_citypersons'
 ]

@@ -1,17 +1,18 @@
 """CrowdHuman AP50 / mMR / recall (and Jaccard index) as pure functions.
 
-The protocol is the CrowdDet one (``docs/algorithms.md`` §6), the one mmdet's
-``CrowdHumanMetric`` implements. That metric loops in Python over every
-(detection, GT) pair of every image and round-trips the predictions through a
+The protocol is the CrowdDet one (``docs/algorithms.md`` section 6), the one
+mmdet's ``CrowdHumanMetric`` implements. That metric loops in Python over
+every (detection, GT) pair of every image and round-trips the predictions through a
 JSON file, which took 94 s for AP and MR on a validation-sized synthetic set
 (``docs/evaluation.md``, a loaded 2-core machine); it also fails on images
 without ground truth and returns NaN for an empty prediction set. The
 functions here reproduce its numbers with vectorised numpy:
 
-* :func:`load_crowdhuman_gt` reads a ``.odgt`` file (with the dataset's strict
-  reader, :func:`mmlla.datasets.crowdhuman_odgt_dataset.read_odgt`) into one
-  compact :class:`ImageGT` (boxes and CrowdDet tags) per image; the
-  evaluation ignore rule lives in :func:`eval_tag` only;
+* :func:`load_crowdhuman_gt` reads a ``.odgt`` file (with the strict reader
+  of the format module, :func:`mmlla.datasets.formats.odgt.read_odgt`, which
+  the dataset uses too) into one compact :class:`ImageGT` (boxes and
+  CrowdDet tags) per image; the tags are the evaluation ignore rule of the
+  format module, :func:`mmlla.datasets.formats.odgt.eval_tag`;
 * :func:`check_prediction` refuses predictions that cannot be scored
   (non-finite values, boxes that are not 4 numbers, box/score count
   mismatches, impossible image sizes);
@@ -43,10 +44,9 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-from mmlla.datasets.crowdhuman_odgt_dataset import (BODY_KEYS, ODGTRecord,
-                                                    odgt_box_xyxy,
-                                                    odgt_ignore_flag,
-                                                    read_odgt)
+from mmlla.datasets.formats.odgt import (BODY_KEYS, IGNORE, PERSON,
+                                         ODGTRecord, check_body, eval_tag,
+                                         odgt_box_xyxy, read_odgt)
 
 # Reference FPPI values of the log-average miss rate, rounded as in the
 # CrowdDet toolkit and mmdet: 9 log-spaced points in [1e-2, 1] (P. Dollar's
@@ -76,42 +76,6 @@ PAIR_CHUNK_ELEMS = CHUNK_ELEMS // 4
 DENSE_MATCHING_CELLS = 1 << 16
 # Detection labels returned by match_crowdhuman_image.
 TP, FP, DROPPED = 1, 0, -1
-# CrowdDet's evaluation tags of a GT box (see eval_tag).
-PERSON, BACKGROUND, IGNORE = 1, 0, -1
-EVAL_CLASS_TAGS = {'person': PERSON, 'background': BACKGROUND}
-
-
-def eval_tag(ann: dict, body: str = 'full') -> int:
-    """The evaluation tag of one ``.odgt`` box: person, background or ignore.
-
-    ``docs/algorithms.md`` §6: "Ignore regions: [...] in evaluation, a box
-    whose tag is neither `person` nor `background`, or whose `extra.ignore`
-    is non-zero (a `background` box is matched like an ignore region but
-    counted as ground truth, as in CrowdDet's and mmdet's code)".
-
-    As CrowdDet's and mmdet's ``load_gt_boxes``: ``person`` -> 1,
-    ``background`` -> 0, any other tag -> -1, and -1 whenever
-    ``extra.ignore`` is non-zero. In matching only tag 1 boxes can be
-    matched; every other box (0 and -1) is an ignore region for the IoA test.
-    The number of ground truths (recall denominator, mMR) counts the boxes of
-    tag > -1, persons and background boxes alike.
-
-    With ``body='head'`` a box whose ``head_attr.ignore`` is non-zero is -1
-    too (mmdet's head evaluation; §6 is silent on head boxes).
-
-    Args:
-        ann: One entry of a record's ``gtboxes``.
-        body: ``'full'``, ``'visible'`` or ``'head'``.
-
-    Returns:
-        int: 1 (person), 0 (background) or -1 (ignore).
-    """
-    tag = EVAL_CLASS_TAGS.get(ann['tag'], IGNORE)
-    if odgt_ignore_flag(ann, 'extra'):
-        tag = IGNORE
-    if body == 'head' and odgt_ignore_flag(ann, 'head_attr'):
-        tag = IGNORE
-    return tag
 
 
 class ImageGT(NamedTuple):
@@ -120,7 +84,8 @@ class ImageGT(NamedTuple):
     Attributes:
         boxes (np.ndarray): (G, 4) float64 ``xyxy`` boxes as annotated
             (not clipped: the image size comes with the predictions).
-        tags (np.ndarray): (G,) int8 :func:`eval_tag` values: 1 person,
+        tags (np.ndarray): (G,) int8
+            :func:`~mmlla.datasets.formats.odgt.eval_tag` values: 1 person,
             0 background, -1 ignore.
     """
     boxes: np.ndarray
@@ -144,7 +109,10 @@ class ImageGT(NamedTuple):
 
 def parse_crowdhuman_record(record: ODGTRecord,
                             body: str = 'full') -> ImageGT:
-    """The evaluated boxes and :func:`eval_tag` tags of one ``.odgt`` record.
+    """The evaluated boxes and evaluation tags of one ``.odgt`` record.
+
+    Tags are :func:`~mmlla.datasets.formats.odgt.eval_tag` (the evaluation
+    ignore rule of the format module).
 
     Boxes of tag 0 or -1 (ignore regions in matching) that lack the
     evaluated box key (``mask`` boxes often carry only ``fbox``) use their
@@ -195,9 +163,7 @@ def load_crowdhuman_gt(ann_file: str,
     Raises:
         ODGTFormatError: A malformed line (file and line named).
     """
-    if body not in BODY_KEYS:
-        raise ValueError(f'body must be one of {sorted(BODY_KEYS)}, '
-                         f'got {body!r}')
+    check_body(body)
     return {
         rec.img_id: parse_crowdhuman_record(rec, body)
         for rec in read_odgt(ann_file, backend_args)
@@ -796,6 +762,43 @@ class Prediction(NamedTuple):
     bboxes: np.ndarray
     scores: np.ndarray
 
+    @classmethod
+    def from_data_sample(cls,
+                         sample: dict,
+                         where: Optional[str] = None) -> 'Prediction':
+        """The validated prediction of one test-loop data sample.
+
+        What ``CrowdHumanMRMetric.process`` receives and what
+        ``tools/test.py --out`` pickles: a dict with ``img_id``,
+        ``ori_shape`` ``(h, w, ...)`` and ``pred_instances`` holding
+        ``bboxes`` (D, 4) ``xyxy`` in original-image pixels and ``scores``
+        (D,), as numpy arrays or tensors.
+
+        Args:
+            sample (dict): One data sample, as a dict.
+            where (str, optional): Location for error messages (a file and
+                entry, a metric and image); ``image <ID>`` when None.
+
+        Returns:
+            Prediction: Validated by :func:`check_prediction`.
+
+        Raises:
+            ValueError: A field is missing (``'<where>: not a detection
+                result with img_id, ori_shape and pred_instances'`` and the
+                error), or the prediction cannot be scored
+                (:func:`check_prediction`).
+        """
+        try:
+            pred = sample['pred_instances']
+            img_id = str(sample['img_id'])
+            shape = tuple(sample['ori_shape'][:2])
+            bboxes, scores = pred['bboxes'], pred['scores']
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            prefix = where or 'a data sample'
+            raise ValueError(f'{prefix}: not a detection result with img_id, '
+                             f'ori_shape and pred_instances ({e!r})') from None
+        return check_prediction(img_id, shape, bboxes, scores, where)
+
 
 def check_iou_thr(iou_thr: float) -> float:
     """``iou_thr`` as a float, or a ValueError unless 0 < iou_thr < 1.
@@ -897,7 +900,7 @@ def evaluate_crowdhuman(gts: Dict[str, ImageGT],
     """Evaluate predictions against the ground truth of a whole file.
 
     Every image of ``gts`` (the ground-truth file) is evaluated, as in the
-    CrowdDet toolkit (``docs/algorithms.md`` §6): an image without a
+    CrowdDet toolkit (``docs/algorithms.md`` section 6): an image without a
     prediction is an image without detections; it counts in the number of
     images (FPPI) and its GTs count in the recall denominator. Images are
     taken in annotation-file order, so the result does not depend on the
@@ -980,8 +983,8 @@ def evaluate_crowdhuman(gts: Dict[str, ImageGT],
 
 
 __all__ = [
-    'MR_REFERENCES', 'JI_SCORE_THRS', 'CHUNK_ELEMS', 'PERSON', 'BACKGROUND',
-    'IGNORE', 'ImageGT', 'Prediction', 'eval_tag', 'parse_crowdhuman_record',
+    'MR_REFERENCES', 'JI_SCORE_THRS', 'CHUNK_ELEMS', 'ImageGT', 'Prediction',
+    'parse_crowdhuman_record',
     'load_crowdhuman_gt', 'clip_boxes', 'box_overlaps_f32',
     'crowddet_overlaps', 'chunk_rows_for', 'match_crowdhuman_image',
     'accumulate_crowdhuman', 'max_weight_matching', 'jaccard_index_image',

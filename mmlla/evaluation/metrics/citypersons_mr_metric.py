@@ -2,24 +2,13 @@
 import math
 from typing import Dict, Optional, Sequence
 
-import numpy as np
 from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
 from ..functional import (MAX_DETS, CityPersonsImageGT,
-                          CityPersonsPrediction, check_detections,
-                          check_iou_thr, check_setups, evaluate_citypersons,
-                          load_citypersons_gt)
-
-
-def _image_id(value, where: str) -> int:
-    """An image id of the annotation file (an integer), or a ValueError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, (int, np.integer)):
-        raise ValueError(f'{where}: img_id must be the integer id of the '
-                         f'annotation file, got {value!r}')
-    return int(value)
+                          CityPersonsPrediction, check_iou_thr, check_setups,
+                          evaluate_citypersons, load_citypersons_gt)
 
 
 @METRICS.register_module()
@@ -101,12 +90,9 @@ class CityPersonsMRMetric(BaseMetric):
         """
         name = type(self).__name__
         for sample in data_samples:
-            img_id = _image_id(sample['img_id'], f'{name}: a prediction')
-            pred = sample['pred_instances']
-            boxes, scores = check_detections(
-                pred['bboxes'], pred['scores'],
-                f'{name}: prediction for image {img_id}')
-            self.results.append((img_id, boxes, scores))
+            where = f'{name}: prediction for image {sample.get("img_id")}'
+            self.results.append(
+                tuple(CityPersonsPrediction.from_data_sample(sample, where)))
 
     @property
     def gts(self) -> Dict[int, CityPersonsImageGT]:

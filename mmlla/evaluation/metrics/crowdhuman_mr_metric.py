@@ -5,9 +5,8 @@ from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
-from mmlla.datasets.crowdhuman_odgt_dataset import BODY_KEYS
-from ..functional import (MR_REFERENCES, ImageGT, Prediction,
-                          check_iou_thr, check_prediction,
+from mmlla.datasets.formats.odgt import check_body
+from ..functional import (MR_REFERENCES, ImageGT, Prediction, check_iou_thr,
                           evaluate_crowdhuman, load_crowdhuman_gt)
 
 
@@ -17,7 +16,7 @@ class CrowdHumanMRMetric(BaseMetric):
 
     A drop-in for mmdet's ``CrowdHumanMetric`` (same ``ann_file``, same
     ``process`` inputs) computing the CrowdDet protocol of
-    ``docs/algorithms.md`` §6 with the same numbers, vectorised (see
+    ``docs/algorithms.md`` section 6 with the same numbers, vectorised (see
     ``docs/evaluation.md`` for measured speed and memory) and without its
     failures: images without ground truth or without detections, an empty
     prediction set, and predictions in any order are all evaluated; a
@@ -30,9 +29,9 @@ class CrowdHumanMRMetric(BaseMetric):
     the data pipeline read from the image) and the predicted boxes and
     scores as numpy arrays; mmengine's ``collect_results`` gathers them
     across ranks and rank 0 matches them in ``compute_metrics``. Every image
-    of ``ann_file`` is evaluated (§6: FPPI divides by the number of images
-    of the ground-truth file, recall by all its GTs); an image without a
-    prediction counts as an image without detections, with a warning.
+    of ``ann_file`` is evaluated (section 6: FPPI divides by the number of
+    images of the ground-truth file, recall by all its GTs); an image without
+    a prediction counts as an image without detections, with a warning.
 
     Results are fractions in [0, 1] under ``crowdhuman/``: ``AP50``, ``mMR``
     (lower is better), ``recall`` and, with ``with_ji``, ``JI`` (CrowdDet's
@@ -64,9 +63,7 @@ class CrowdHumanMRMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if body not in BODY_KEYS:
-            raise ValueError(f'body must be one of {sorted(BODY_KEYS)}, '
-                             f'got {body!r}')
+        check_body(body)
         if mr_range not in MR_REFERENCES:
             raise ValueError('mr_range must be one of '
                              f'{sorted(MR_REFERENCES)}, got {mr_range!r}')
@@ -82,8 +79,9 @@ class CrowdHumanMRMetric(BaseMetric):
                 data_samples: Sequence[dict]) -> None:
         """Keep each image's ID, size, boxes and scores.
 
-        A prediction that cannot be scored (:func:`check_prediction`) raises
-        a ValueError naming its image ID.
+        A prediction that cannot be scored
+        (:meth:`~mmlla.evaluation.functional.Prediction.from_data_sample`)
+        raises a ValueError naming its image ID.
 
         Args:
             data_batch: The batch from the dataloader (unused).
@@ -91,15 +89,12 @@ class CrowdHumanMRMetric(BaseMetric):
                 ``(h, w)`` and ``pred_instances`` holding ``bboxes`` (D, 4)
                 ``xyxy`` in original-image pixels and ``scores`` (D,).
         """
+        name = type(self).__name__
         for sample in data_samples:
-            pred = sample['pred_instances']
-            img_id = str(sample['img_id'])
+            img_id = str(sample.get('img_id'))
             self.results.append(
-                check_prediction(
-                    img_id, tuple(sample['ori_shape'][:2]), pred['bboxes'],
-                    pred['scores'],
-                    f'{type(self).__name__}: prediction for image '
-                    f'{img_id!r}'))
+                Prediction.from_data_sample(
+                    sample, f'{name}: prediction for image {img_id!r}'))
 
     @property
     def gts(self) -> Dict[str, ImageGT]:

@@ -2,14 +2,12 @@ import filecmp
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import numpy as np
 from PIL import Image
 
-from mmlla.datasets import make_synthetic_crowdhuman
-from mmlla.datasets.synthetic_crowd import MAX_PEOPLE
+from mmlla.testing import make_synthetic_crowdhuman
+from mmlla.testing.synthetic_crowd import MAX_PEOPLE
 
 
 def _records(path):
@@ -79,19 +77,3 @@ def test_deterministic_for_a_seed(tmp_path):
                            osp.join(b, 'Images', name), shallow=False)
     assert _records(osp.join(a, 'annotation_train.odgt')) != _records(
         osp.join(c, 'annotation_train.odgt'))
-
-
-def test_command_line_tool(tmp_path, repo_root):
-    out = tmp_path / 'syn'
-    proc = subprocess.run([
-        sys.executable,
-        osp.join(repo_root, 'tools/misc/make_synthetic_crowdhuman.py'),
-        '--out', str(out), '--num-train', '2', '--num-val', '1', '--seed',
-        '1', '--size', '160', '120'
-    ], capture_output=True, text=True, check=True)
-    assert 'wrote 2 train / 1 val images' in proc.stdout
-    assert len(_records(out / 'annotation_train.odgt')) == 2
-    assert len(_records(out / 'annotation_val.odgt')) == 1
-    rec = _records(out / 'annotation_val.odgt')[0]
-    with Image.open(out / 'Images' / (rec['ID'] + '.jpg')) as img:
-        assert img.size == (160, 120)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmlla.datasets import make_synthetic_crowdhuman, make_synthetic_image
-from mmlla.datasets.synthetic_crowd import MIN_IMAGE_SIZE, check_image_size
+from mmlla.testing import make_synthetic_crowdhuman, make_synthetic_image
+from mmlla.testing.synthetic_crowd import MIN_IMAGE_SIZE, check_image_size
 
 
 @pytest.mark.parametrize('size', [

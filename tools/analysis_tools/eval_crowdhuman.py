@@ -1,6 +1,7 @@
 """Score saved CrowdHuman predictions offline: AP50, mMR, recall (and JI).
 
-    python tools/analysis/eval_crowdhuman.py GT_ODGT RESULTS [RESULTS ...]
+    python tools/analysis_tools/eval_crowdhuman.py GT_ODGT RESULTS \
+        [RESULTS ...]
         [--img-dir DIR] [--trust-result-sizes] [--body full|visible|head]
         [--iou-thr 0.5] [--mr-range -2|-4] [--ji] [--plot FILE.png]
         [--labels NAME ...]
@@ -45,20 +46,18 @@ import argparse
 import glob
 import json
 import os.path as osp
-import sys
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, REPO_ROOT)
-
-from mmlla.datasets.crowdhuman_odgt_dataset import (  # noqa: E402
-    ODGTFormatError, check_image_id, decode_utf8, read_image_header,
-    split_json_lines)
-from mmlla.evaluation.functional import (  # noqa: E402
-    MR_REFERENCES, ImageGT, Prediction, check_iou_thr, check_prediction,
-    evaluate_crowdhuman, load_crowdhuman_gt, load_results_pickle)
+from mmlla.datasets.crowdhuman_odgt_dataset import read_image_header
+from mmlla.datasets.formats.common import (check_image_id, decode_utf8,
+                                           loads_json_line, short_repr,
+                                           split_json_lines)
+from mmlla.evaluation.functional import (MR_REFERENCES, ImageGT, Prediction,
+                                         check_iou_thr, evaluate_crowdhuman,
+                                         load_crowdhuman_gt,
+                                         load_results_pickle)
 
 PICKLE_EXTS = ('.pkl', '.pickle')
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png')
@@ -132,12 +131,6 @@ def _image_size(img_dir: str, img_id: str, loc: str) -> Tuple[int, int]:
                             f'in --img-dir {img_dir}')
 
 
-def _short(value, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for error messages."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + '...'
-
-
 def _number(value, what: str, loc: str) -> float:
     """A finite JSON number (not a string, not a bool), or a ValueError."""
     out = float('nan')
@@ -148,7 +141,7 @@ def _number(value, what: str, loc: str) -> float:
             pass
     if not np.isfinite(out):
         raise ValueError(f'{loc}: {what} must be a finite number, got '
-                         f'{_short(value)}')
+                         f'{short_repr(value)}')
     return out
 
 
@@ -166,21 +159,14 @@ def _pickle_entries(path: str) -> List[Located]:
     located = []
     for k, sample in enumerate(results):
         loc = f'{path}: entry {k}'
-        try:
-            pred = sample['pred_instances']
-            img_id = str(sample['img_id'])
-            shape = tuple(sample['ori_shape'][:2])
-            bboxes, scores = pred['bboxes'], pred['scores']
-        except (KeyError, TypeError, ValueError, IndexError) as e:
-            raise ValueError(f'{loc}: not a detection result with img_id, '
-                             f'ori_shape and pred_instances ({e!r})') from None
-        reason = check_image_id(img_id)
+        pred = Prediction.from_data_sample(sample, loc)
+        reason = check_image_id(pred.img_id)
         if reason is not None:
-            raise ValueError(f'{loc}: image ID {img_id[:60]!r} {reason}')
-        pred = check_prediction(img_id, shape, bboxes, scores, loc)
-        boxes = pred.bboxes.astype(np.float64)
+            raise ValueError(f'{loc}: image ID {pred.img_id[:60]!r} '
+                             f'{reason}')
         located.append((loc, pred.img_shape,
-                        Prediction(img_id, None, boxes,
+                        Prediction(pred.img_id, None,
+                                   pred.bboxes.astype(np.float64),
                                    pred.scores.astype(np.float64))))
     return located
 
@@ -189,13 +175,13 @@ def _crowddet_record(rec, loc: str) -> Located:
     """One CrowdDet-style record, its claimed size (or None) unchecked."""
     if not isinstance(rec, dict):
         raise ValueError(f'{loc}: a record must be a JSON object, got '
-                         f'{_short(rec)}')
+                         f'{short_repr(rec)}')
     if 'ID' not in rec or 'dtboxes' not in rec:
         raise ValueError(f'{loc}: a record needs "ID" and "dtboxes"')
     raw_id = rec['ID']
     if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
         raise ValueError(f'{loc}: "ID" must be a string or an integer, got '
-                         f'{_short(raw_id)}')
+                         f'{short_repr(raw_id)}')
     img_id = str(raw_id)
     reason = check_image_id(img_id)
     if reason is not None:
@@ -218,11 +204,11 @@ def _crowddet_record(rec, loc: str) -> Located:
     for j, det in enumerate(dets):
         if not isinstance(det, dict):
             raise ValueError(f'{loc}: dtboxes[{j}] must be an object, got '
-                             f'{_short(det)}')
+                             f'{short_repr(det)}')
         box = det.get('box')
         if not isinstance(box, list) or len(box) != 4:
             raise ValueError(f'{loc}: dtboxes[{j}] needs "box": [x, y, w, h] '
-                             f'(4 numbers), got {_short(box)}')
+                             f'(4 numbers), got {short_repr(box)}')
         boxes[j] = [_number(v, f'dtboxes[{j}].box', loc) for v in box]
         if 'score' not in det:
             raise ValueError(f'{loc}: dtboxes[{j}] has no "score"')
@@ -244,10 +230,7 @@ def _crowddet_records(path: str) -> List[Located]:
     and the line (or the record's index in a JSON list).
     """
     with open(path, 'rb') as f:
-        try:
-            text = decode_utf8(f.read(), path)
-        except ODGTFormatError as e:
-            raise ValueError(str(e)) from None
+        text = decode_utf8(f.read(), path, ValueError)
     located = []
     try:
         records = json.loads(text)
@@ -259,14 +242,11 @@ def _crowddet_records(path: str) -> List[Located]:
         located = [(f'{path}: record {k}', r) for k, r in enumerate(records)]
     elif records is not None:
         raise ValueError(f'{path}: not a JSON record or list of records '
-                         f'(got {_short(records)})')
+                         f'(got {short_repr(records)})')
     else:
         for lineno, line in split_json_lines(text):
-            try:
-                located.append((f'{path}:{lineno}', json.loads(line)))
-            except (ValueError, RecursionError) as e:
-                raise ValueError(f'{path}:{lineno}: not valid JSON '
-                                 f'({e})') from None
+            loc = f'{path}:{lineno}'
+            located.append((loc, loads_json_line(line, loc, ValueError)))
     return [_crowddet_record(rec, loc) for loc, rec in located]
 
 

@@ -1,6 +1,7 @@
 """Score saved CityPersons predictions offline: MR^-2 in the standard setups.
 
-    python tools/analysis/eval_citypersons.py GT_JSON RESULTS [RESULTS ...]
+    python tools/analysis_tools/eval_citypersons.py GT_JSON RESULTS \
+        [RESULTS ...]
         [--setups Reasonable Small Heavy Partial Bare All] [--iou-thr 0.5]
         [--max-dets 1000] [--plot-dir DIR] [--labels NAME ...]
 
@@ -27,41 +28,32 @@ one miss-rate/FPPI figure per setup is written there (``<setup>.png``), with
 the curves of all result files.
 """
 import argparse
-import json
 import os
 import os.path as osp
-import sys
 from typing import Dict, List
 
 import numpy as np
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, REPO_ROOT)
-
-from mmlla.datasets.citypersons_dataset import PEDESTRIAN  # noqa: E402
-from mmlla.datasets.crowdhuman_odgt_dataset import (  # noqa: E402
-    ODGTFormatError, decode_utf8)
-from mmlla.evaluation.functional import (  # noqa: E402
-    FPPI_REFS, MAX_DETS, SETUPS, CityPersonsPrediction, check_detections,
-    check_iou_thr, evaluate_citypersons, load_citypersons_gt,
-    load_results_pickle)
+from mmlla.datasets.formats.citypersons import PEDESTRIAN
+from mmlla.datasets.formats.common import (decode_utf8, loads_json_document,
+                                           short_repr)
+from mmlla.evaluation.functional import (FPPI_REFS, MAX_DETS, SETUPS,
+                                         CityPersonsPrediction,
+                                         check_detections, check_iou_thr,
+                                         evaluate_citypersons,
+                                         load_citypersons_gt,
+                                         load_results_pickle)
 
 PICKLE_EXTS = ('.pkl', '.pickle')
 # Miss rates are drawn on a log axis: a miss rate of 0 is drawn at this floor.
 PLOT_MR_FLOOR = 1e-3
 
 
-def _short(value, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + '...'
-
-
 def _image_id(value, loc: str) -> int:
-    if hasattr(value, 'item') and getattr(value, 'ndim', 1) == 0:
-        value = value.item()  # a numpy or torch scalar
+    """The ``image_id`` of a JSON detection (pickles: from_data_sample)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f'{loc}: the image id must be an integer, got '
-                         f'{_short(value)}')
+                         f'{short_repr(value)}')
     return value
 
 
@@ -114,36 +106,18 @@ def load_pickle_results(path: str) -> List[CityPersonsPrediction]:
     if not isinstance(results, list):
         raise ValueError(f'{path}: not a list of detection results (got a '
                          f'{type(results).__name__})')
-    preds = []
-    for k, sample in enumerate(results):
-        loc = f'{path}: entry {k}'
-        try:
-            img_id = sample['img_id']
-            bboxes = sample['pred_instances']['bboxes']
-            scores = sample['pred_instances']['scores']
-        except (KeyError, TypeError, IndexError) as e:
-            raise ValueError(f'{loc}: not a detection result with img_id '
-                             f'and pred_instances ({e!r})') from None
-        img_id = _image_id(img_id, loc)
-        boxes, sc = check_detections(bboxes, scores, loc)
-        preds.append(CityPersonsPrediction(img_id, boxes, sc))
+    preds = [
+        CityPersonsPrediction.from_data_sample(sample, f'{path}: entry {k}')
+        for k, sample in enumerate(results)
+    ]
     return _merge(preds, path)
 
 
 def load_json_results(path: str) -> List[CityPersonsPrediction]:
     """Predictions from a COCO-style results JSON (a list of detections)."""
     with open(path, 'rb') as f:
-        try:
-            text = decode_utf8(f.read(), path)
-        except ODGTFormatError as e:
-            raise ValueError(str(e)) from None
-    try:
-        dets = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f'{path}:{e.lineno}:{e.colno}: not valid JSON '
-                         f'({e.msg})') from None
-    except (ValueError, RecursionError) as e:
-        raise ValueError(f'{path}: not valid JSON ({e})') from None
+        text = decode_utf8(f.read(), path, ValueError)
+    dets = loads_json_document(text, path, ValueError)
     if not isinstance(dets, list):
         raise ValueError(f'{path}: a results file is a JSON list of '
                          'detections {"image_id", "bbox", "score"}')
@@ -153,16 +127,16 @@ def load_json_results(path: str) -> List[CityPersonsPrediction]:
         if not isinstance(det, dict) or not {'image_id', 'bbox', 'score'
                                              } <= set(det):
             raise ValueError(f'{loc}: needs "image_id", "bbox" and "score", '
-                             f'got {_short(det)}')
+                             f'got {short_repr(det)}')
         img_id = _image_id(det['image_id'], loc)
         category = det.get('category_id', PEDESTRIAN)
         if category != PEDESTRIAN or isinstance(category, bool):
             raise ValueError(f'{loc}: "category_id" must be {PEDESTRIAN} '
-                             f'(pedestrian), got {_short(category)}')
+                             f'(pedestrian), got {short_repr(category)}')
         box, score = det['bbox'], det['score']
         if not isinstance(box, list) or len(box) != 4:
             raise ValueError(f'{loc}: "bbox" must be [x, y, w, h], got '
-                             f'{_short(box)}')
+                             f'{short_repr(box)}')
         per_image.setdefault(img_id, []).append((loc, box, score))
     preds = []
     for img_id, rows in per_image.items():
@@ -171,8 +145,8 @@ def load_json_results(path: str) -> List[CityPersonsPrediction]:
             try:
                 b, s = check_detections([box], [score], loc)
             except ValueError as e:
-                raise ValueError(f'{e} (box {_short(box)}, score '
-                                 f'{_short(score)})') from None
+                raise ValueError(f'{e} (box {short_repr(box)}, score '
+                                 f'{short_repr(score)})') from None
             boxes.append(b)
             scores.append(s)
         xyxy = np.concatenate(boxes)

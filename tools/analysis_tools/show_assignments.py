@@ -1,6 +1,6 @@
 """Draw which points each label-assignment rule gives to each person.
 
-    python tools/analysis/show_assignments.py CONFIG [CHECKPOINT] \
+    python tools/analysis_tools/show_assignments.py CONFIG [CHECKPOINT] \
         --image data/CrowdHuman/Images/<ID>.jpg --out assignments.png \
         [--assigners lla poto fcos] [--split val]
 
@@ -16,11 +16,8 @@ meaningful picture; FCOS's rule depends only on geometry.
 """
 import argparse
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402

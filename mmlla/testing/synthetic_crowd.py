@@ -95,7 +95,7 @@ DENSE = CrowdProfile(
     behind_prob=0.0)
 # Closer to CrowdHuman's train set where it matters for assignment (people
 # per image, pairs of overlapping full boxes, near-duplicates, ignore
-# regions); tools/analysis/crowd_study.py prints the comparison.
+# regions); tools/analysis_tools/crowd_study.py prints the comparison.
 CROWDHUMAN_LIKE = CrowdProfile(
     min_people=8,
     max_people=56,

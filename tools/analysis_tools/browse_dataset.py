@@ -1,7 +1,7 @@
 """Draw a CrowdHuman-style data set as the model sees it, ignore regions apart.
 
-    python tools/misc/browse_dataset.py CONFIG --output-dir vis [--split val]
-        [--num 20] [--not-show] [--cfg-options k=v ...]
+    python tools/analysis_tools/browse_dataset.py CONFIG --output-dir vis \
+        [--split val] [--num 20] [--not-show] [--cfg-options k=v ...]
 
 People are drawn with the data set's palette; ignore regions (``mask``
 boxes and ``extra.ignore`` people), which mmdet's visualizer leaves out, are
@@ -9,16 +9,13 @@ drawn grey and hatched with the label ``ignore``.
 """
 import argparse
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import numpy as np
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+from mmengine.utils import ProgressBar
 
-import numpy as np  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.utils import ProgressBar  # noqa: E402
-
-import mmlla  # noqa: E402,F401
+import mmlla  # noqa: F401
 
 IGNORE_COLOR = (160, 160, 160)
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                            'test_evaluation'))
 
 from crowdhuman_cases import random_case, write_odgt  # noqa: E402
 
@@ -16,7 +17,7 @@ from mmlla.evaluation import CrowdHumanMRMetric  # noqa: E402
 
 TOOL = osp.join(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
-    'analysis', 'eval_crowdhuman.py')
+    'analysis_tools', 'eval_crowdhuman.py')
 
 
 @pytest.fixture(scope='module')

@@ -1,6 +1,6 @@
 """The CrowdHuman tables in miniature: seven detectors, several seeds, one run.
 
-    python tools/analysis/crowd_study.py [--quick] [--iters 2000] \
+    python tools/analysis_tools/crowd_study.py [--quick] [--iters 2000] \
         [--seeds 0 1 2] [--jobs 2] [--device cpu|cuda] \
         [--out-dir docs/crowd_study]
 
@@ -124,7 +124,7 @@ def crowd_statistics(ann_file: str) -> Dict[str, float]:
     regions every other box. Pairs use full boxes; the visible ratio is the
     visible box's area over the full box's, CrowdHuman's definition.
     """
-    from mmlla.datasets.crowdhuman_odgt_dataset import read_odgt
+    from mmlla.datasets.formats.odgt import read_odgt
     persons, regions, vis = [], [], []
     pairs = {t: 0 for t in (0.3, 0.5, 0.7, 0.9)}
     records = read_odgt(ann_file)
@@ -454,7 +454,7 @@ def report(args, results: Sequence[dict], stats: Dict[str, float],
            machine: str) -> List[str]:
     summary = summarise(results)
     seeds = ' '.join(map(str, args.seeds))
-    cmd = ('python tools/analysis/crowd_study.py ' +
+    cmd = ('python tools/analysis_tools/crowd_study.py ' +
            ('--quick' if args.quick else
             f'--iters {args.iters} --num-train {args.num_train} '
             f'--num-val {args.num_val} --seeds {seeds}') +
@@ -532,7 +532,6 @@ def plot(results: Sequence[dict], out_file: str) -> None:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    sys.path.insert(0, REPO)  # the configs are read from the checkout
     data_root = args.data_root.rstrip('/') + '/'
     if args.run_one:
         name, seed = args.run_one[0], int(args.run_one[1])
@@ -543,7 +542,7 @@ def main(argv=None) -> dict:
         return collect(args)
     import torch
 
-    from mmlla.datasets import make_synthetic_crowdhuman
+    from mmlla.testing import make_synthetic_crowdhuman
     if not osp.exists(data_root + 'annotation_val.odgt'):
         make_synthetic_crowdhuman(
             data_root, args.num_train, args.num_val, seed=args.data_seed,

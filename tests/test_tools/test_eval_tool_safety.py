@@ -1,5 +1,5 @@
-"""tools/analysis/eval_crowdhuman.py on hostile or broken inputs: result IDs
-that are paths never make it read outside --img-dir, sizes read from the
+"""tools/analysis_tools/eval_crowdhuman.py on hostile or broken inputs:
+result IDs that are paths never make it read outside --img-dir, sizes read from the
 images are the decoded ones, malformed CrowdDet files name file and line."""
 import builtins
 import importlib.util
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
+                            'test_evaluation'))
 
 from crowdhuman_cases import random_case, write_odgt  # noqa: E402
 
@@ -20,7 +21,7 @@ from mmlla.evaluation import CrowdHumanMRMetric  # noqa: E402
 
 TOOL = osp.join(
     osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
-    'analysis', 'eval_crowdhuman.py')
+    'analysis_tools', 'eval_crowdhuman.py')
 
 
 @pytest.fixture(scope='module')

@@ -2,7 +2,7 @@
 
 Real CityPersons cannot be downloaded on a test machine, so the CityPersons
 tests and tiny configs run on this generator's output. It draws the images
-with :func:`mmlla.datasets.make_synthetic_image` (the synthetic crowd
+with :func:`mmlla.testing.make_synthetic_image` (the synthetic crowd
 generator) and writes exactly what :class:`CityPersonsDataset` and the
 CityPersons metric read::
 
@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 from mmengine.utils import ProgressBar
 
-from .citypersons_dataset import CATEGORY_NAMES, PEDESTRIAN
+from mmlla.datasets.formats.citypersons import CATEGORY_NAMES, PEDESTRIAN
 from .synthetic_crowd import check_image_size, make_synthetic_image
 
 CITY = 'synthtown'

@@ -1,6 +1,6 @@
 """Train several tiny detectors on the same synthetic crowds; compare them.
 
-    python tools/analysis/compare_assigners_synthetic.py \
+    python tools/analysis_tools/compare_assigners_synthetic.py \
         [--configs A.py B.py ...] [--iters 1500] [--num-train 600] \
         [--num-val 150] [--seed 0] [--work-dir work_dirs/compare]
 
@@ -11,18 +11,18 @@ time of each, in markdown. Runs on CUDA when available, else on the CPU.
 """
 import argparse
 import os.path as osp
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import torch
+from mmengine.config import Config
+from mmengine.runner import Runner
 
-import torch  # noqa: E402
-from mmengine.config import Config  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+import mmlla  # noqa: F401
+from mmlla.testing import make_synthetic_crowdhuman
 
-import mmlla  # noqa: E402,F401
-from mmlla.datasets import make_synthetic_crowdhuman  # noqa: E402
-
+# The repository root: the default configs are read from it, wherever the
+# tool is run from.
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIGS = [
     'configs/fcos/fcos_tiny_synthetic.py',
     'configs/lla/lla_tiny_synthetic.py',
@@ -48,7 +48,9 @@ def parse_args(argv=None):
 
 
 def build_cfg(config, args, data_root):
-    cfg = Config.fromfile(config)
+    # a path that is not a file from here is a config of the repository
+    cfg = Config.fromfile(config if osp.isfile(config) else osp.join(
+        REPO, config))
     name = osp.splitext(osp.basename(config))[0]
     cfg.work_dir = osp.join(args.work_dir, name)
     cfg.randomness = dict(seed=args.seed, deterministic=False)
