@@ -461,7 +461,7 @@ def test_tiny_twin_is_its_row_at_toy_size(twin):
 def test_reuse_config_changes_only_the_assigner():
     cfg = load('lla/yolox-s_lla-assigner_8xb8-300e_coco.py')
     assert plain(cfg.model.train_cfg.assigner) == dict(
-        type='LossAwareAssigner')
+        type='LossAwareAssigner', prior_type='point')
     assert cfg.model.type == 'YOLOX'
 
 
@@ -473,7 +473,7 @@ def test_reuse_config_changes_only_the_assigner():
 def test_rtmdet_reuse_config_changes_only_the_assigner(name):
     cfg = load(name)
     assert plain(cfg.model.train_cfg.assigner) == dict(
-        type='LossAwareAssigner', score_type='logits')
+        type='LossAwareAssigner', score_type='logits', prior_type='point')
     assert cfg.model.type == 'RTMDet'
 
 

@@ -52,7 +52,7 @@ CACHE_ROOT="${MMLLA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmlla/wheels}"
 OPENMMLAB_URL="https://download.openmmlab.com/mmcv/dist"
 PYTORCH_URL="https://download.pytorch.org/whl"
 
-usage() { sed -n '2,45p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,40p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 say() { printf '[install] %s\n' "$*"; }
 die() { printf '[install] ERROR: %s\n' "$*" >&2; exit 1; }
 

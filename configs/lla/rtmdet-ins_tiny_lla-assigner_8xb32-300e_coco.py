@@ -11,4 +11,5 @@ custom_imports = dict(imports=['mmlla'], allow_failed_imports=False)
 model = dict(
     train_cfg=dict(
         assigner=dict(
-            _delete_=True, type='LossAwareAssigner', score_type='logits')))
+            _delete_=True, type='LossAwareAssigner', score_type='logits',
+            prior_type='point')))

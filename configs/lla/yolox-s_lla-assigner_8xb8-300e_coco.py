@@ -9,4 +9,4 @@ _base_ = 'mmdet::yolox/yolox_s_8xb8-300e_coco.py'
 custom_imports = dict(imports=['mmlla'], allow_failed_imports=False)
 
 model = dict(
-    train_cfg=dict(assigner=dict(_delete_=True, type='LossAwareAssigner')))
+    train_cfg=dict(assigner=dict(_delete_=True, type='LossAwareAssigner', prior_type='point')))

@@ -50,6 +50,11 @@ OTHER_WH = ((288, 224), (384, 192))
 
 
 def load_tool(path):
+    # the tool's folder on sys.path, as when it runs as a script (the
+    # benchmarks import their sibling bench_utils)
+    folder = osp.dirname(osp.join(REPO_ROOT, path))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     spec = importlib.util.spec_from_file_location(
         'mmlla_tool_' + osp.basename(path)[:-3], osp.join(REPO_ROOT, path))
     module = importlib.util.module_from_spec(spec)

@@ -38,12 +38,8 @@ forked child with a fixed 4 KiB mmap threshold; CUDA:
 """
 import argparse
 import os.path as osp
-import sys
 from typing import Dict, List, Optional
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-sys.path.insert(
-    0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402

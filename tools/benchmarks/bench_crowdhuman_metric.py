@@ -41,9 +41,6 @@ import tracemalloc
 import numpy as np
 import torch
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, REPO_ROOT)
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from bench_utils import peak_memory_mb  # noqa: E402
 from mmdet.evaluation import CrowdHumanMetric  # noqa: E402

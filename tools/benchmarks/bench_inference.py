@@ -18,12 +18,9 @@ Medians of interleaved rounds.
 """
 import argparse
 import os.path as osp
-import sys
 from typing import List, Optional
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, REPO)
 
 import torch  # noqa: E402
 from mmdet.registry import MODELS  # noqa: E402

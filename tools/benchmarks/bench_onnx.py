@@ -27,14 +27,11 @@ report says so. Medians of interleaved rounds (bench_utils).
 """
 import argparse
 import os.path as osp
-import sys
 import tempfile
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, REPO)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -26,12 +26,8 @@ side by side in one run:
 """
 import argparse
 import os.path as osp
-import sys
 from typing import List, Optional
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-sys.path.insert(
-    0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import torch  # noqa: E402
 from mmdet.structures.bbox import bbox_overlaps  # noqa: E402
@@ -39,8 +35,7 @@ from mmengine.structures import InstanceData  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
 import bench_utils as bu  # noqa: E402
-import mmlla.models.task_modules.assigners.sparse_utils as \
-    one2one_utils  # noqa: E402
+from mmlla.models.task_modules.assigners import sparse_utils  # noqa: E402
 from mmlla.models.task_modules.assigners import (  # noqa: E402
     ForegroundLossAssigner, POTOAssigner)
 
@@ -93,7 +88,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         default=[10, 50, 100, 300, 1000])
     parser.add_argument('--radii', type=float, nargs='+', default=[0.0, 1.5])
     parser.add_argument('--sparse-min-pairs', type=int, default=None,
-                        help='set one2one_utils.SPARSE_MIN_PAIRS (the size '
+                        help='set sparse_utils.SPARSE_MIN_PAIRS (the size '
                         'up to which the assigners take their dense path; '
                         '--quick: 0); restored on return')
     parser.add_argument('--no-baseline', action='store_true',
@@ -116,13 +111,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
         if args.sparse_min_pairs is None:
             args.sparse_min_pairs = 0
     torch.set_num_threads(args.threads)
-    saved = one2one_utils.SPARSE_MIN_PAIRS
+    saved = sparse_utils.SPARSE_MIN_PAIRS
     if args.sparse_min_pairs is not None:
-        one2one_utils.SPARSE_MIN_PAIRS = args.sparse_min_pairs
+        sparse_utils.SPARSE_MIN_PAIRS = args.sparse_min_pairs
     try:
         results = run(args, img_hw)
     finally:
-        one2one_utils.SPARSE_MIN_PAIRS = saved
+        sparse_utils.SPARSE_MIN_PAIRS = saved
     report(results, args, img_hw)
     return dict(results=results, targets=check_targets(results))
 

@@ -24,13 +24,10 @@ only). The breakdown table takes the differences of the step medians:
 import argparse
 import os.path as osp
 import statistics
-import sys
 import time
 from typing import Dict, List, Optional
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, REPO)
 
 import torch  # noqa: E402
 from mmdet.registry import MODELS  # noqa: E402

@@ -17,12 +17,8 @@ compares their detections. README, "Deploy".
 """
 import argparse
 import os.path as osp
-import sys
 import warnings
 from typing import List, Optional
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, REPO)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -33,6 +33,8 @@ BENCH = osp.join(REPO, 'tools', 'benchmarks', 'bench_crowdhuman_metric.py')
 def dense_image():
     """bench_crowdhuman_metric.make_dense_image at a test size: 300 people,
     6000 detections (one block by default: 6000 x 300 < CHUNK_ELEMS)."""
+    if osp.dirname(BENCH) not in sys.path:  # bench_utils beside it
+        sys.path.insert(0, osp.dirname(BENCH))
     spec = importlib.util.spec_from_file_location('bench_chm_chunk', BENCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -92,6 +94,7 @@ def test_blocks_equal_one_block_on_a_crowded_image(dense_image,
 PEAK_SCRIPT = textwrap.dedent('''
     import importlib.util, sys
     sys.path.insert(0, {repo!r})
+    sys.path.insert(0, {benchdir!r})
     spec = importlib.util.spec_from_file_location('bench', {bench!r})
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
@@ -119,7 +122,8 @@ def test_crowded_image_peak_rss_is_bounded(tmp_path):
     took ~4.5 GiB; by blocks the call adds well under 1 GiB of RSS
     (benchmark: see docs/evaluation.md)."""
     script = tmp_path / 'peak.py'
-    script.write_text(PEAK_SCRIPT.format(repo=REPO, bench=BENCH))
+    script.write_text(PEAK_SCRIPT.format(repo=REPO, bench=BENCH,
+                                          benchdir=osp.dirname(BENCH)))
     env = dict(os.environ, OMP_NUM_THREADS='1')
     proc = subprocess.run([sys.executable, str(script)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)

@@ -26,7 +26,7 @@ from mmlla.models.task_modules.assigners import (ForegroundLossAssigner,
                                                  LossAwareAssigner,
                                                  POTOAssigner)
 from mmlla.models.task_modules.assigners import loss_aware_assigner as lla
-from mmlla.models.task_modules.assigners import sparse_utils as one2one_utils
+from mmlla.models.task_modules.assigners import sparse_utils
 from mmlla.models.task_modules.assigners.sparse_utils import (
     best_per_row, fill_unmatched, grid_levels, prior_pairs, sparse_matching)
 from mmlla.models.task_modules.assigners.utils import (inside_prior,
@@ -37,7 +37,7 @@ STRIDES = (8, 16, 32, 64, 128)
 
 @pytest.fixture(autouse=True)
 def always_sparse(monkeypatch):
-    monkeypatch.setattr(one2one_utils, 'SPARSE_MIN_PAIRS', 0)
+    monkeypatch.setattr(sparse_utils, 'SPARSE_MIN_PAIRS', 0)
     monkeypatch.setattr(lla, 'SPARSE_MIN_PAIRS', 0)
 
 
