@@ -8,12 +8,11 @@ from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import InstanceList, OptInstanceList
 from torch import Tensor
 
-from .crowd_head_mixin import CrowdHeadMixin, flatten_levels
-from .lla_head import LossAwareTargetMixin, count_assigned
+from .crowd_head_mixin import CrowdHeadMixin, avg_factor
 
 
 @MODELS.register_module()
-class LLARetinaHead(CrowdHeadMixin, LossAwareTargetMixin, RetinaHead):
+class LLARetinaHead(CrowdHeadMixin, RetinaHead):
     """RetinaNet head whose targets come from a prediction-aware assigner.
 
     mmdet's :class:`RetinaHead` (and every anchor head built on
@@ -21,20 +20,39 @@ class LLARetinaHead(CrowdHeadMixin, LossAwareTargetMixin, RetinaHead):
     loss-aware assigner has nothing to rank. This head is RetinaHead with
     one change: :meth:`loss_by_feat` decodes the predictions of all anchors,
     hands the detached ``sigmoid(cls)`` and boxes to ``train_cfg.assigner``
-    (``LossAwareAssigner``, the anchors as priors) image by image, then
-    computes RetinaNet's losses on those targets: focal loss on every anchor
-    not given to an ignore region, and ``loss_bbox`` on positives (on decoded
-    boxes when ``reg_decoded_bbox``, else on encoded deltas), both divided by
-    LLA's ``num_fg`` (every anchor taken by a GT or an ignore region,
-    averaged over GPUs, at least 1). The layers and anchors are RetinaHead's;
-    inference is RetinaHead's with the boxes clipped after NMS and empty ones
-    dropped, as in the mmlla point heads. LLA.RetinaNet is in the LLA paper
-    only, not in the reference code.
+    (``LossAwareAssigner``, the anchors as priors) image by image
+    (:meth:`CrowdHeadMixin.get_targets`, as LLAHead), then computes
+    RetinaNet's losses on those targets: focal loss on every anchor not
+    given to an ignore region, and ``loss_bbox`` on positives (on decoded
+    boxes when ``reg_decoded_bbox``, else on encoded deltas), both divided
+    by LLA's ``num_fg`` (every anchor taken by a GT or an ignore region,
+    averaged over GPUs, at least 1). The layers and anchors are
+    RetinaHead's; inference is RetinaHead's with the boxes clipped after NMS
+    and empty ones dropped, as in the mmlla point heads. LLA.RetinaNet is in
+    the LLA paper only, not in the reference code.
 
     Args:
         *args: :class:`RetinaHead` arguments.
         **kwargs: :class:`RetinaHead` arguments.
     """
+
+    def loss_priors(self, featmap_sizes: List[torch.Size],
+                    dtype: torch.dtype,
+                    device: torch.device) -> List[Tensor]:
+        """Per level the xyxy anchors, (H * W * K, 4) each, in float32 as
+        mmdet's ``AnchorHead.get_anchors`` makes them (``dtype`` unused)."""
+        return [
+            get_box_tensor(anchors) for anchors in
+            self.prior_generator.grid_priors(featmap_sizes, device=device)
+        ]
+
+    def decode_boxes(self, priors: Tensor, bbox_pred: Tensor) -> Tensor:
+        """Deltas ``bbox_pred`` (..., E) of the anchors ``priors`` (..., 4)
+        to xyxy boxes (..., 4), without clipping."""
+        boxes = super().decode_boxes(
+            priors.reshape(-1, priors.size(-1)),
+            bbox_pred.reshape(-1, bbox_pred.size(-1)))
+        return boxes.view(*bbox_pred.shape[:-1], 4)
 
     def loss_by_feat(
         self,
@@ -58,24 +76,15 @@ class LLARetinaHead(CrowdHeadMixin, LossAwareTargetMixin, RetinaHead):
         Returns:
             dict[str, Tensor]: ``loss_cls`` and ``loss_bbox``.
         """
-        featmap_sizes = [s.shape[-2:] for s in cls_scores]
-        mlvl_anchors = self.prior_generator.grid_priors(
-            featmap_sizes, device=cls_scores[0].device)
-        anchors = get_box_tensor(torch.cat(mlvl_anchors))  # (A, 4) xyxy
-        logits = flatten_levels(cls_scores, self.cls_out_channels)
-        deltas = flatten_levels(bbox_preds, self.bbox_coder.encode_size)
-        num_imgs, num_anchors = logits.shape[:2]
-        flat_anchors = anchors[None].expand(num_imgs, -1, -1).reshape(-1, 4)
-        boxes = get_box_tensor(
-            self.bbox_coder.decode(flat_anchors, deltas.reshape(
-                -1, deltas.size(-1)))).view(num_imgs, num_anchors, 4)
-
+        flat = self.flatten_predictions(cls_scores, bbox_preds)
+        logits, deltas, boxes = flat.logits, flat.bbox_preds, flat.bboxes
         labels, bbox_targets, valid = self.get_targets(
-            anchors, logits.sigmoid(), boxes, batch_gt_instances,
+            flat.priors, logits.sigmoid(), boxes, batch_gt_instances,
             batch_gt_instances_ignore,
-            num_level_priors=[len(a) for a in mlvl_anchors])
-        pos = valid & (labels < self.num_classes)
-        num_fg = count_assigned(labels, valid, self.num_classes)
+            num_level_priors=flat.num_level_priors)
+        pos = labels < self.num_classes
+        # num_fg: the anchors of every row, ignore regions' included
+        num_fg = avg_factor(pos | ~valid)
 
         loss_cls = self.loss_cls(
             logits[valid], labels[valid], avg_factor=num_fg)
@@ -85,7 +94,7 @@ class LLARetinaHead(CrowdHeadMixin, LossAwareTargetMixin, RetinaHead):
             else:
                 pred = deltas[pos]
                 target = self.bbox_coder.encode(
-                    anchors[None].expand(num_imgs, -1, -1)[pos],
+                    flat.priors[None].expand(len(logits), -1, -1)[pos],
                     bbox_targets[pos])
             loss_bbox = self.loss_bbox(pred, target, avg_factor=num_fg)
         else:

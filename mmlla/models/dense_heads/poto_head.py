@@ -7,22 +7,19 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import Scale
-from mmdet.models.dense_heads import AnchorFreeHead
-from mmdet.models.utils import multi_apply
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.utils import (ConfigType, InstanceList, OptConfigType,
-                         OptInstanceList, reduce_mean)
-from mmengine.structures import InstanceData
+                         OptInstanceList)
 from torch import Tensor
 
+from ..layers.norm_defaults import DEFAULT_NORM
 from ..task_modules.assigners.utils import square_anchors
-from .crowd_head_mixin import CrowdHeadMixin, flatten_levels
+from .crowd_anchor_free_head import FOCAL_LOSS, CrowdAnchorFreeHead
+from .crowd_head_mixin import avg_factor, flatten_levels
 
 DEFAULT_FILTER = dict(type='MaxFiltering3D', kernel_size=3, tau=2,
                       with_norm=True)
 DEFAULT_AUX_ASSIGNER = dict(type='POTOAuxAssigner', alpha=0.8, topk=9)
-DEFAULT_NORM = dict(type='GN', num_groups=32, requires_grad=True)
 # Upper bound of the predicted log-scale deltas of the Anchor row
 # (detectron2's Box2BoxTransform: dw, dh <= log(1000 / 16), no lower bound).
 DELTA_CLAMP = math.log(1000.0 / 16)
@@ -48,17 +45,18 @@ def decode_anchor_deltas(anchors: Tensor, deltas: Tensor) -> Tensor:
 
 
 @MODELS.register_module()
-class POTOHead(CrowdHeadMixin, AnchorFreeHead):
+class POTOHead(CrowdAnchorFreeHead):
     """DeFCN head (`End-to-End Object Detection with Fully Convolutional
     Network <https://arxiv.org/abs/2012.03544>`_), for every one-to-one row
     of DeFCN (POTO, its ablations and the hand-crafted baselines).
 
-    FCOS towers (GN, convs with a bias, a ``Scale`` per level, distances
-    ``ReLU(scale * conv(x)) * stride``) without centerness; points at offset
-    0.5. The targets come from a one-to-one assigner in
-    ``train_cfg.assigner`` (``POTOAssigner`` or a baseline), given the
-    detached predictions. Ignore regions take no part: the assigners never
-    see them and no point is excluded from a loss because of them.
+    :class:`CrowdAnchorFreeHead` (FCOS towers with GN, convs with a bias, a
+    ``Scale`` per level, distances ``ReLU(scale * conv(x)) * stride``)
+    without centerness; points at offset 0.5. The targets come from a
+    one-to-one assigner in ``train_cfg.assigner`` (``POTOAssigner`` or a
+    baseline; required), given the detached predictions. Ignore regions take
+    no part: the assigners never see them and no point is excluded from a
+    loss because of them (docs/algorithms.md section 2, step 5).
 
     Losses, divided by the positives averaged over GPUs (at least 1):
     sigmoid focal loss over every point, on the logits without 3DMF and on
@@ -85,8 +83,6 @@ class POTOHead(CrowdHeadMixin, AnchorFreeHead):
         num_classes (int): number of classes.
         in_channels (int): input channels.
         strides (sequence[int]): FPN strides. Defaults to P3-P7.
-        prior_offset (float): point offset in strides. Defaults to 0.5.
-        conv_bias (bool): bias in the tower convs. Defaults to True.
         with_3dmf (bool): add the 3DMF filter branch. Defaults to False.
         filter_cfg (dict): config of the 3DMF layer (``in_channels`` and
             ``norm_cfg`` are filled in from the head).
@@ -98,7 +94,8 @@ class POTOHead(CrowdHeadMixin, AnchorFreeHead):
             head).
         loss_bbox (dict): GIoU loss, weight 2.
         norm_cfg (dict): norm of the towers and of 3DMF.
-        **kwargs: :class:`AnchorFreeHead` arguments.
+        **kwargs: :class:`CrowdAnchorFreeHead` arguments (``prior_offset``
+            defaults to 0.5).
     """
 
     score_factor_mode = 'product'
@@ -107,18 +104,11 @@ class POTOHead(CrowdHeadMixin, AnchorFreeHead):
                  num_classes: int,
                  in_channels: int,
                  strides: Sequence[int] = (8, 16, 32, 64, 128),
-                 prior_offset: float = 0.5,
-                 conv_bias: bool = True,
                  with_3dmf: bool = False,
                  filter_cfg: ConfigType = DEFAULT_FILTER,
                  aux_loss: OptConfigType = None,
                  anchor_scale: Optional[float] = None,
-                 loss_cls: ConfigType = dict(
-                     type='FocalLoss',
-                     use_sigmoid=True,
-                     gamma=2.0,
-                     alpha=0.25,
-                     loss_weight=1.0),
+                 loss_cls: ConfigType = FOCAL_LOSS,
                  loss_bbox: ConfigType = dict(
                      type='GIoULoss', loss_weight=2.0),
                  norm_cfg: OptConfigType = DEFAULT_NORM,
@@ -132,25 +122,26 @@ class POTOHead(CrowdHeadMixin, AnchorFreeHead):
             num_classes=num_classes,
             in_channels=in_channels,
             strides=strides,
-            conv_bias=conv_bias,
             loss_cls=loss_cls,
             loss_bbox=loss_bbox,
             norm_cfg=norm_cfg,
             **kwargs)
-        self.set_prior_offset(prior_offset)
         self.aux_loss = MODELS.build(aux_loss) if aux_loss else None
-        if self.train_cfg:
-            self.assigner = TASK_UTILS.build(self.train_cfg['assigner'])
-            if self.aux_loss is not None:
-                self.aux_assigner = TASK_UTILS.build(
-                    self.train_cfg.get('aux_assigner', DEFAULT_AUX_ASSIGNER))
+        if self.train_cfg and self.aux_loss is not None:
+            self.aux_assigner = TASK_UTILS.build(
+                self.train_cfg.get('aux_assigner', DEFAULT_AUX_ASSIGNER))
+
+    @property
+    def regresses_distances(self) -> bool:
+        """False in the Anchor row (``anchor_scale``): raw box deltas, no
+        scale and no ReLU."""
+        return self.anchor_scale is None
 
     def _init_layers(self) -> None:
-        """Towers and predictors (AnchorFreeHead), scales (distance
-        regression only), 3DMF branch."""
+        """Towers, predictors and scales (:class:`CrowdAnchorFreeHead`),
+        then the 3DMF branch (after the scales: the parameter order of
+        existing checkpoints and optimizers)."""
         super()._init_layers()
-        if self.anchor_scale is None:
-            self.scales = nn.ModuleList([Scale(1.0) for _ in self.strides])
         if self.with_3dmf:
             cfg = dict(self.filter_cfg)
             cfg.update(
@@ -174,10 +165,7 @@ class POTOHead(CrowdHeadMixin, AnchorFreeHead):
             (or anchor deltas), ``filter_logits`` per level
             (N, 1, H_l, W_l), or Nones without 3DMF.
         """
-        scales = self.scales if self.anchor_scale is None else \
-            [None] * len(self.strides)
-        cls_scores, bbox_preds, reg_feats = multi_apply(
-            self.forward_single, x, scales, self.strides)
+        cls_scores, bbox_preds, reg_feats = super().forward(x)
         if self.with_3dmf:
             filter_logits = [
                 self.conv_filter(f) for f in self.max_filter(reg_feats)
@@ -186,23 +174,17 @@ class POTOHead(CrowdHeadMixin, AnchorFreeHead):
             filter_logits = [None] * len(cls_scores)
         return cls_scores, bbox_preds, filter_logits
 
-    def forward_single(self, x: Tensor, scale: Optional[Scale],
-                       stride: int) -> Tuple[Tensor, Tensor, Tensor]:
-        """One level: class logits, pixel distances (l, t, r, b) or raw
-        anchor deltas, and the regression-tower features for 3DMF."""
-        if self.anchor_scale is not None:
-            cls_score, bbox_pred, _, reg_feat = \
-                AnchorFreeHead.forward_single(self, x)
-            return cls_score, bbox_pred.float(), reg_feat
-        cls_score, bbox_pred, _, reg_feat = self.distance_forward_single(
-            x, scale, stride)
-        return cls_score, bbox_pred, reg_feat
+    def forward_score_factor_single(self, cls_feat: Tensor,
+                                    reg_feat: Tensor) -> Tensor:
+        """The regression-tower features, which :meth:`forward` filters
+        across levels with 3DMF."""
+        return reg_feat
 
     def decode_boxes(self, priors: Tensor, bbox_pred: Tensor) -> Tensor:
         """Distances from points, or deltas of the square anchors (priors
         with strides in the anchor mode)."""
-        if self.anchor_scale is None:
-            return self.bbox_coder.decode(priors[..., :2], bbox_pred)
+        if self.regresses_distances:
+            return super().decode_boxes(priors, bbox_pred)
         return decode_anchor_deltas(
             square_anchors(priors, self.anchor_scale), bbox_pred)
 
@@ -230,32 +212,20 @@ class POTOHead(CrowdHeadMixin, AnchorFreeHead):
             dict[str, Tensor]: ``loss_cls``, ``loss_bbox`` and, with the
             auxiliary loss, ``loss_aux``.
         """
-        featmap_sizes = [s.shape[-2:] for s in cls_scores]
-        device = cls_scores[0].device
-        mlvl_priors = self.prior_generator.grid_priors(
-            featmap_sizes,
-            dtype=bbox_preds[0].dtype,
-            device=device,
-            with_stride=True)
-        num_level_priors = [len(p) for p in mlvl_priors]
-        priors = torch.cat(mlvl_priors)  # (A, 4)
-        num_imgs = cls_scores[0].size(0)
-
-        logits = flatten_levels(cls_scores, self.cls_out_channels)
-        boxes = self.decode_boxes(
-            priors[None].expand(num_imgs, -1, -1),
-            flatten_levels(bbox_preds, 4))
+        flat = self.flatten_predictions(cls_scores, bbox_preds)
+        logits, boxes = flat.logits, flat.bboxes
         probs = logits.sigmoid()
         if self.with_3dmf:
             probs = probs * flatten_levels(filter_logits, 1).sigmoid()
 
-        # the logits go along only where the probabilities are their sigmoid
-        labels, pos_gt_boxes = self.get_targets(
-            self.assigner, priors, probs,
-            None if self.with_3dmf else logits, boxes, batch_gt_instances,
-            num_level_priors)
+        # no ignore regions; the logits go along only where the
+        # probabilities are their sigmoid
+        labels, pos_gt_boxes, _ = self.get_targets(
+            flat.priors, probs, boxes, batch_gt_instances,
+            logits=None if self.with_3dmf else logits,
+            num_level_priors=flat.num_level_priors)
         pos = labels < self.num_classes
-        num_pos = reduce_mean(pos.sum().to(torch.float)).clamp(min=1.0)
+        num_pos = avg_factor(pos)
         cls_input = probs if self.with_3dmf else logits
         losses = dict(
             loss_cls=self.loss_cls(
@@ -269,63 +239,18 @@ class POTOHead(CrowdHeadMixin, AnchorFreeHead):
             losses['loss_bbox'] = boxes.sum() * 0
 
         if self.aux_loss is not None:
-            aux_probs = logits.sigmoid()
-            aux_labels, _ = self.get_targets(
-                self.aux_assigner, priors, aux_probs, logits, boxes,
-                batch_gt_instances, num_level_priors)
-            num_aux = reduce_mean(
-                (aux_labels < self.num_classes).sum().to(
-                    torch.float)).clamp(min=1.0)
+            # on sigmoid(cls) without the filter (docs/algorithms.md
+            # section 4)
+            aux_labels, _, _ = self.get_targets(
+                flat.priors, logits.sigmoid(), boxes, batch_gt_instances,
+                assigner=self.aux_assigner, logits=logits,
+                num_level_priors=flat.num_level_priors)
+            num_aux = avg_factor(aux_labels < self.num_classes)
             losses['loss_aux'] = self.aux_loss(
                 logits.reshape(-1, self.cls_out_channels),
                 aux_labels.reshape(-1),
                 avg_factor=num_aux)
         return losses
-
-    @torch.no_grad()
-    def get_targets(self, assigner, priors: Tensor, probs: Tensor,
-                     logits: Optional[Tensor], boxes: Tensor,
-                     batch_gt_instances: InstanceList,
-                     num_level_priors: List[int]) -> Tuple[Tensor, Tensor]:
-        """Run ``assigner`` on every image (no ignore regions).
-
-        Args:
-            assigner: a one-to-one (or the auxiliary) assigner.
-            priors (Tensor): (A, 4) points with strides.
-            probs (Tensor): (N, A, C) probabilities the assigner ranks.
-            logits (Tensor, optional): (N, A, C) classification logits
-                whose sigmoid is ``probs`` (for the assigners that score
-                losses on logits), or None.
-            boxes (Tensor): (N, A, 4) decoded predictions.
-            batch_gt_instances (list[InstanceData]): ``bboxes``, ``labels``.
-            num_level_priors (list[int]): points per level.
-
-        Returns:
-            tuple: ``labels`` (N, A) (``num_classes`` = background) and
-            ``gt_boxes`` (N, A, 4), the assigned GT box of positives (zeros
-            elsewhere).
-        """
-        num_imgs, num_priors = probs.shape[:2]
-        labels = probs.new_full((num_imgs, num_priors),
-                                self.num_classes,
-                                dtype=torch.long)
-        gt_boxes = boxes.new_zeros(num_imgs, num_priors, 4)
-        for i in range(num_imgs):
-            pred = InstanceData(
-                priors=priors,
-                scores=probs[i].detach(),
-                bboxes=boxes[i].detach())
-            if logits is not None:
-                pred.logits = logits[i].detach()
-            result = assigner.assign(
-                pred, batch_gt_instances[i],
-                num_level_priors=num_level_priors)
-            pos = result.gt_inds > 0
-            gt_idx = result.gt_inds[pos] - 1
-            labels[i, pos] = batch_gt_instances[i].labels[gt_idx].long()
-            gt_boxes[i, pos] = batch_gt_instances[i].bboxes[gt_idx].to(
-                gt_boxes)
-        return labels, gt_boxes
 
     def predict_by_feat(self,
                         cls_scores: List[Tensor],
@@ -337,7 +262,7 @@ class POTOHead(CrowdHeadMixin, AnchorFreeHead):
                         with_nms: bool = True) -> InstanceList:
         """Decode detections; the filter logits play mmdet's
         ``score_factors`` slot (ranked as a product, see
-        :class:`CrowdHeadMixin`). The priors carry their strides (the
+        ``SCORE_FACTOR_MODES``). The priors carry their strides (the
         anchor mode needs them)."""
         if filter_logits is not None and filter_logits[0] is None:
             filter_logits = None

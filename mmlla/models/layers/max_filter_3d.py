@@ -10,7 +10,7 @@ from mmdet.utils import ConfigType
 from mmengine.model import constant_init, normal_init
 from torch import Tensor
 
-DEFAULT_NORM = dict(type='GN', num_groups=32, requires_grad=True)
+from .norm_defaults import DEFAULT_NORM
 
 
 @MODELS.register_module()

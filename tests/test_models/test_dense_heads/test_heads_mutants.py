@@ -1,13 +1,12 @@
 """Head behaviour that mutation testing (docs/mutation_testing.md) showed no
 other test pinned down, each checked against values written out here from
-docs/algorithms.md, not computed by the heads' own helpers."""
-import copy
+docs/algorithms.md, not computed by the heads' own helpers (LLARetinaHead's
+are in test_lla_retina_head.py)."""
 import math
-import os.path as osp
 
 import torch
 from mmdet.registry import MODELS
-from mmengine.config import Config, ConfigDict
+from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 
 import mmlla  # noqa: F401  (registers the heads)
@@ -15,7 +14,6 @@ from head_cases import (GN4, IMG, STRIDES, close, crowd, flat_levels,
                         focal_from_logits, grid_points, sizes)
 
 NUM_CLASSES = 2
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(__file__))))
 
 
 def sig(v):
@@ -42,19 +40,6 @@ def levels(flat):
                    .permute(0, 3, 1, 2).contiguous())
         start += h * w
     return out
-
-
-def retina_cfg(**kwargs):
-    cfg = Config.fromfile(
-        osp.join(REPO, 'configs/lla/lla-retinanet_tiny_synthetic.py'))
-    head_cfg = copy.deepcopy(cfg.model.bbox_head)
-    head_cfg.update(
-        num_classes=NUM_CLASSES, in_channels=8, feat_channels=16,
-        stacked_convs=1, train_cfg=cfg.model.train_cfg,
-        test_cfg=cfg.model.test_cfg, **kwargs)
-    head_cfg.anchor_generator.strides = STRIDES
-    torch.manual_seed(0)
-    return MODELS.build(head_cfg)
 
 
 def empty_maps(num_imgs=1, box_value=2.):
@@ -307,40 +292,6 @@ def test_lla_single_positive_gets_its_giou_loss():
     close(losses['loss_bbox'], 2.0 * (1 - giou))
 
 
-def test_lla_retina_regresses_encoded_deltas_without_reg_decoded_bbox():
-    """reg_decoded_bbox=False: loss_bbox on the deltas against the GT
-    encoded on the anchor (DeltaXYWH, stds 0.1, 0.1, 0.2, 0.2), over
-    num_fg."""
-    head = retina_cfg(reg_decoded_bbox=False,
-                      loss_bbox=dict(type='L1Loss', loss_weight=1.0))
-    gts, ign, metas = crowd(1)
-    anchors = torch.cat(head.prior_generator.grid_priors(sizes(),
-                                                         device='cpu'))
-    g = torch.Generator().manual_seed(9)
-    logits = torch.randn(1, len(anchors), NUM_CLASSES, generator=g)
-    deltas = torch.randn(1, len(anchors), 4, generator=g) * 0.1
-
-    losses = head.loss_by_feat(levels(logits), levels(deltas), gts, metas,
-                               ign)
-    boxes = head.bbox_coder.decode(anchors, deltas[0])
-    res = head.assigner.assign(
-        InstanceData(priors=anchors, scores=logits[0].sigmoid(),
-                     bboxes=boxes), gts[0], ign[0])
-    pos = res.gt_inds > 0
-    num_fg = int((res.gt_inds != 0).sum())
-    assert num_fg > int(pos.sum()) > 0
-    a, t = anchors[pos].double(), gts[0].bboxes[res.gt_inds[pos] - 1].double()
-    aw, ah = a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]
-    tw, th = t[:, 2] - t[:, 0], t[:, 3] - t[:, 1]
-    target = torch.stack([
-        ((t[:, 0] + t[:, 2]) - (a[:, 0] + a[:, 2])) / 2 / aw / 0.1,
-        ((t[:, 1] + t[:, 3]) - (a[:, 1] + a[:, 3])) / 2 / ah / 0.1,
-        torch.log(tw / aw) / 0.2,
-        torch.log(th / ah) / 0.2], -1)
-    want = (deltas[0][pos].double() - target).abs().sum() / num_fg
-    close(losses['loss_bbox'], want)
-
-
 def test_lla_forward_iou_branch_scale_and_default_assigner():
     """LLA.FCOS: distances ReLU(1.0 * conv(x)) * stride (scales start at
     1), a 1-channel 3x3 IoU conv on the regression tower; without
@@ -404,23 +355,6 @@ def test_lla_normaliser_is_max_1_without_gts():
     for key in losses:
         if key != 'loss_cls':
             close(losses[key], 0.)
-
-
-def test_lla_retina_without_gts():
-    """No GT: num_fg = 0 -> focal sum over every anchor / 1; loss_bbox 0."""
-    head = retina_cfg()
-    num = sum(h * w for h, w in sizes())
-    g = torch.Generator().manual_seed(13)
-    logits = torch.randn(1, num, NUM_CLASSES, generator=g)
-    cls = levels(logits)
-    box = [torch.full((1, 4, h, w), 0.3) for h, w in sizes()]
-    gts = [InstanceData(bboxes=torch.zeros(0, 4),
-                        labels=torch.zeros(0, dtype=torch.long))]
-    losses = head.loss_by_feat(cls, box, gts, crowd(1)[2], None)
-    want = focal_from_logits(logits[0],
-                             torch.zeros(num, NUM_CLASSES)).sum()
-    close(losses['loss_cls'], want)
-    close(losses['loss_bbox'], 0.)
 
 
 def test_a_test_cfg_without_nms_pre_keeps_every_point():

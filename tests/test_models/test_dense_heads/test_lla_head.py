@@ -1,18 +1,15 @@
 """LLAHead (LLA.FCOS), by value: points at offset 0, the three losses and
 LLA's normaliser recomputed independently on predictions that overlap their
 GTs, ignore exclusion, inference (score, per-level top-k, NMS, clipping
-after NMS), initialisation; and the reuse of the assigner in mmdet's YOLOX."""
-import copy
+after NMS), initialisation. LLARetinaHead: test_lla_retina_head.py; the
+assigner in mmdet's YOLOX: test_yolox_reuse.py."""
 import math
-import os.path as osp
 from unittest import mock
 
-import pytest
 import torch
 from mmdet.registry import MODELS
-from mmdet.structures import DetDataSample
 from mmdet.utils import register_all_modules
-from mmengine.config import Config, ConfigDict
+from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 
 import mmlla  # noqa: F401
@@ -24,7 +21,6 @@ from head_cases import (GN4, IMG, STRIDES, bce_logits, close, crowd, decode,
 
 register_all_modules(init_default_scope=True)
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(__file__))))
 TEST_CFG = dict(nms_pre=1000, score_thr=0.05,
                 nms=dict(type='nms', iou_threshold=0.6), max_per_img=300)
 NUM_CLASSES = 2
@@ -97,7 +93,7 @@ def test_points_sit_at_offset_zero_in_training_and_inference():
 def test_losses_by_value_with_lla_normaliser():
     """Focal over the points not taken by ignore regions, GIoU x2 and IoU
     BCE x0.5 on positives, all divided by num_fg = every point taken by a
-    GT or an ignore region (spec 1, LLA head)."""
+    GT or an ignore region (docs/algorithms.md section 1, "LLA head")."""
     head = tiny_head()
     cls, box, iou, gts, ign, metas, points = planted(seed=1)
     losses = head.loss_by_feat(cls, box, iou, gts, metas, ign)
@@ -271,110 +267,3 @@ def test_head_convs_have_bias_and_reference_init():
     for conv in convs[:-3] + [head.conv_reg, head.conv_iou]:
         assert (conv.bias == 0).all()
     close(head.conv_cls.bias, [-math.log(0.99 / 0.01)])
-
-
-# ------------------------------------------------------------- LLA.Retina
-def retina_head():
-    cfg = Config.fromfile(
-        osp.join(REPO, 'configs/lla/lla-retinanet_tiny_synthetic.py'))
-    head_cfg = copy.deepcopy(cfg.model.bbox_head)
-    head_cfg.update(
-        num_classes=NUM_CLASSES, in_channels=8, feat_channels=16,
-        stacked_convs=1, train_cfg=cfg.model.train_cfg,
-        test_cfg=cfg.model.test_cfg)
-    head_cfg.anchor_generator.strides = STRIDES
-    torch.manual_seed(0)
-    head = MODELS.build(head_cfg)
-    head.init_weights()
-    return head
-
-
-def test_lla_retina_losses_by_value():
-    """Focal over anchors not taken by ignore regions and GIoU x2 on the
-    decoded boxes, both over num_fg (ignore claims included)."""
-    head = retina_head()
-    assert head.assigner.prior_type == 'anchor'
-    gts, ign, metas = crowd()
-    anchors = torch.cat(head.prior_generator.grid_priors(sizes(), device='cpu'))
-    # anchor centres sit at (col * s, row * s): LLA's points
-    torch.testing.assert_close((anchors[:, :2] + anchors[:, 2:]) / 2,
-                               grid_points(0.0)[:, :2])
-    g = torch.Generator().manual_seed(5)
-    logits = torch.randn(2, len(anchors), NUM_CLASSES, generator=g)
-    target_boxes = decode(grid_points(0.0),
-                          planted_distances(grid_points(0.0), gts, 5))
-    deltas = torch.stack([
-        head.bbox_coder.encode(anchors, target_boxes[i]) for i in range(2)])
-    losses = head.loss_by_feat(to_levels(logits), to_levels(deltas), gts,
-                               metas, ign)
-    boxes = torch.stack([
-        head.bbox_coder.decode(anchors, deltas[i]) for i in range(2)])
-    focal = giou_sum = 0.
-    num_fg = num_pos = 0
-    for i in range(2):
-        res = head.assigner.assign(
-            InstanceData(priors=anchors, scores=logits[i].sigmoid(),
-                         bboxes=boxes[i]), gts[i], ign[i])
-        pos = res.gt_inds > 0
-        labels = torch.full((len(anchors), ), NUM_CLASSES)
-        labels[pos] = gts[i].labels[res.gt_inds[pos] - 1]
-        focal += focal_from_logits(logits[i], onehot(labels, NUM_CLASSES))[
-            res.gt_inds >= 0].sum()
-        _, giou = iou_giou(boxes[i][pos], gts[i].bboxes[res.gt_inds[pos] - 1])
-        giou_sum += (1 - giou).sum()
-        num_fg += int((res.gt_inds != 0).sum())
-        num_pos += int(pos.sum())
-    assert num_fg > num_pos > 0
-    close(losses['loss_cls'], focal / num_fg)
-    close(losses['loss_bbox'], 2.0 * giou_sum / num_fg)
-
-
-@pytest.mark.parametrize('with_ignore', [True, False])
-def test_lla_retina_trains_and_predicts(with_ignore):
-    head = retina_head()
-    x = feats(4)
-    gts, ign, metas = crowd()
-    if not with_ignore:
-        ign = None
-    losses = head.loss_by_feat(*head(x), gts, metas, ign)
-    sum(losses.values()).backward()
-    assert all(torch.isfinite(v) for v in losses.values())
-    head.eval()
-    res = head.predict_by_feat(*head(x), batch_img_metas=metas)
-    assert len(res) == 2 and res[0].bboxes.shape[1] == 4
-
-
-def test_assigner_reused_in_unmodified_mmdet_yolox():
-    """The reuse config changes only the assigner of mmdet's YOLOX-S; a
-    narrowed copy of that model trains for a few iterations."""
-    cfg = Config.fromfile(
-        osp.join(REPO, 'configs/lla/yolox-s_lla-assigner_8xb8-300e_coco.py'))
-    assert cfg.model.train_cfg.assigner == dict(type='LossAwareAssigner')
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.backbone.update(deepen_factor=0.33, widen_factor=0.125)
-    model_cfg.neck.update(in_channels=[32, 64, 128], out_channels=32,
-                          num_csp_blocks=1)
-    model_cfg.bbox_head.update(in_channels=32, feat_channels=32,
-                               num_classes=2)
-    model_cfg.data_preprocessor.batch_augments = None
-    torch.manual_seed(0)
-    model = MODELS.build(model_cfg)
-    model.init_weights()
-    model.train()
-    gt, _, metas = crowd()
-    samples = []
-    for inst, meta in zip(gt, metas):
-        s = DetDataSample(metainfo=dict(meta, batch_input_shape=(IMG, IMG)))
-        s.gt_instances = inst
-        samples.append(s)
-    inputs = torch.rand(2, 3, IMG, IMG, generator=torch.Generator()
-                        .manual_seed(0)) * 255
-    opt = torch.optim.SGD(model.parameters(), lr=0.005, momentum=0.9)
-    for _ in range(3):
-        losses = model.loss(inputs, samples)
-        total = sum(losses.values())
-        assert torch.isfinite(total)
-        opt.zero_grad()
-        total.backward()
-        opt.step()
-    assert {'loss_cls', 'loss_bbox', 'loss_obj'} <= set(losses)

@@ -27,7 +27,7 @@ TOPK = 10
 def narrowed_rtmdet(config=CONFIG, num_classes=2):
     cfg = Config.fromfile(osp.join(REPO, config))
     assert cfg.model.train_cfg.assigner == dict(
-        type='LossAwareAssigner', score_type='logits')
+        type='LossAwareAssigner', score_type='logits', prior_type='point')
     model_cfg = copy.deepcopy(cfg.model)
     bn = dict(type='BN')  # SyncBN needs a process group
     model_cfg.backbone.update(widen_factor=0.125, norm_cfg=bn, init_cfg=None)
