@@ -2,36 +2,22 @@
 pickles with the allow-list: a pickle that would run code is refused before
 anything runs, and what ``tools/test.py --out`` writes still loads and
 scores."""
-import importlib.util
 import os
 import os.path as osp
 import pickle
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                            'test_evaluation'))
+from eval_tool_cases import (  # noqa: F401 (the fixture tool)
+    random_case, tool, write_odgt)
+from test_safe_pickle import _Call
 
-from crowdhuman_cases import random_case, write_odgt  # noqa: E402
-from test_safe_pickle import _Call  # noqa: E402
-
-from mmlla.evaluation import CrowdHumanMRMetric  # noqa: E402
-from mmlla.evaluation.functional import UnsafePickleError  # noqa: E402
+from mmlla.evaluation import CrowdHumanMRMetric
+from mmlla.evaluation.functional import UnsafePickleError
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'eval_crowdhuman.py')
-
-
-@pytest.fixture(scope='module')
-def tool():
-    spec = importlib.util.spec_from_file_location('eval_crowdhuman_safe',
-                                                  TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_eval_tool_refuses_a_code_running_pickle(tool, tmp_path):

@@ -5,38 +5,20 @@ or record.
 Image sizes decide the clipping: a results file that lies about them is
 refused when the images are given, and a CrowdDet-style file whose sizes
 cannot be checked is refused unless the user trusts it explicitly."""
-import importlib.util
 import json
 import math
-import os.path as osp
 import pickle
-import sys
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                            'test_evaluation'))
+from eval_tool_cases import (  # noqa: F401 (the fixture tool)
+    random_case, tool, write_odgt)
 
-from crowdhuman_cases import random_case, write_odgt  # noqa: E402
-
-from mmlla.datasets import ODGTFormatError  # noqa: E402
-from mmlla.evaluation import CrowdHumanMRMetric  # noqa: E402
-
-TOOL = osp.join(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
-    'analysis_tools', 'eval_crowdhuman.py')
-
-
-@pytest.fixture(scope='module')
-def tool():
-    spec = importlib.util.spec_from_file_location('eval_crowdhuman_refuse',
-                                                  TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from mmlla.datasets import ODGTFormatError
+from mmlla.evaluation import CrowdHumanMRMetric
 
 
 @pytest.fixture
@@ -83,7 +65,6 @@ def write_pickle(path, preds, **overrides):
     with open(path, 'wb') as f:
         pickle.dump(entries, f)
     return str(path)
-
 
 
 # ----------------------------------------------------- image sizes (tool)

@@ -1,31 +1,14 @@
-import importlib.util
 import json
-import os.path as osp
 import pickle
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                            'test_evaluation'))
+from eval_tool_cases import (  # noqa: F401 (the fixture tool)
+    random_case, tool, write_odgt)
 
-from crowdhuman_cases import random_case, write_odgt  # noqa: E402
-
-from mmlla.evaluation import CrowdHumanMRMetric  # noqa: E402
-
-TOOL = osp.join(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
-    'analysis_tools', 'eval_crowdhuman.py')
-
-
-@pytest.fixture(scope='module')
-def tool():
-    spec = importlib.util.spec_from_file_location('eval_crowdhuman', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from mmlla.evaluation import CrowdHumanMRMetric
 
 
 @pytest.fixture

@@ -1,36 +1,20 @@
 """tools/analysis_tools/eval_crowdhuman.py on hostile or broken inputs:
-result IDs that are paths never make it read outside --img-dir, sizes read from the
-images are the decoded ones, malformed CrowdDet files name file and line."""
+result IDs that are paths never make it read outside --img-dir, sizes read
+from the images are the decoded ones, malformed CrowdDet files name file
+and line."""
 import builtins
-import importlib.util
 import json
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                            'test_evaluation'))
+from eval_tool_cases import (  # noqa: F401 (the fixture tool)
+    random_case, tool, write_odgt)
 
-from crowdhuman_cases import random_case, write_odgt  # noqa: E402
-
-from mmlla.evaluation import CrowdHumanMRMetric  # noqa: E402
-
-TOOL = osp.join(
-    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools',
-    'analysis_tools', 'eval_crowdhuman.py')
-
-
-@pytest.fixture(scope='module')
-def tool():
-    spec = importlib.util.spec_from_file_location('eval_crowdhuman_safety',
-                                                  TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from mmlla.evaluation import CrowdHumanMRMetric
 
 
 @pytest.fixture

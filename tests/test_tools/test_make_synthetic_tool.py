@@ -27,3 +27,28 @@ def test_command_line_tool(tmp_path, repo_root):
     rec = _records(out / 'annotation_val.odgt')[0]
     with Image.open(out / 'Images' / (rec['ID'] + '.jpg')) as img:
         assert img.size == (160, 120)
+
+
+def test_command_line_profile(tmp_path, repo_root):
+    """--profile crowdhuman writes what make_synthetic_crowdhuman writes
+    with that profile; an unknown profile is refused before writing."""
+    from mmlla.testing import make_synthetic_crowdhuman
+    out = tmp_path / 'ch'
+    subprocess.run([
+        sys.executable,
+        osp.join(repo_root, 'tools/misc/make_synthetic_crowdhuman.py'),
+        '--out', str(out), '--num-train', '0', '--num-val', '2', '--size',
+        '160', '120', '--profile', 'crowdhuman'
+    ], capture_output=True, text=True, check=True)
+    ref = make_synthetic_crowdhuman(str(tmp_path / 'ref'), 0, 2,
+                                    img_size=(160, 120), show_progress=False,
+                                    profile='crowdhuman')
+    assert (out / 'annotation_val.odgt').read_text() == open(
+        ref['val']).read()
+    proc = subprocess.run([
+        sys.executable,
+        osp.join(repo_root, 'tools/misc/make_synthetic_crowdhuman.py'),
+        '--out', str(tmp_path / 'bad'), '--profile', 'stadium'
+    ], capture_output=True, text=True)
+    assert proc.returncode == 2 and 'stadium' in proc.stderr
+    assert not (tmp_path / 'bad').exists()
