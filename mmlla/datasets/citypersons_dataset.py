@@ -41,8 +41,9 @@ class CityPersonsDataset(BaseDetDataset):
     Image sizes are those of the JSON records (the images are not opened;
     a missing image is an error naming its record). A box that is empty, or
     has nothing left once clipped to the image, is dropped (one warning
-    counts them). Instances keep their ``vis_bbox`` (xyxy), ``height`` and
-    ``vis_ratio`` when the record has them.
+    counts them). An instance holds what training uses: ``bbox``,
+    ``bbox_label`` and ``ignore_flag`` (the evaluation reads ``height``,
+    ``vis_ratio`` and the visible box from the annotation file itself).
 
     Args:
         body: Which box is trained on: ``'full'`` (``bbox``, default) or
@@ -121,11 +122,8 @@ class CityPersonsDataset(BaseDetDataset):
             bbox=bbox,
             bbox_label=-1 if ignore else 0,
             ignore_flag=int(ignore))
-        if 'vis_bbox' in ann:
-            inst['vis_bbox'] = citypersons_box_xyxy(ann, 'vis_bbox', where)
-        for field in ('height', 'vis_ratio'):
-            if field in ann:
-                inst[field] = float(ann[field])
+        if 'vis_bbox' in ann:  # validated even when not trained on
+            citypersons_box_xyxy(ann, 'vis_bbox', where)
         return inst
 
     def filter_data(self) -> List[dict]:
@@ -138,4 +136,3 @@ class CityPersonsDataset(BaseDetDataset):
             info for info in self.data_list
             if any(not inst['ignore_flag'] for inst in info['instances'])
         ]
-
