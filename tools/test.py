@@ -25,7 +25,7 @@ from mmlla.utils.checkpoint import (CheckpointError,
                                     check_is_checkpoint_file)
 from mmlla.evaluation.functional import format_summary
 from mmlla.utils import (check_checkpoint_matches_model, protect_runner,
-                         setup_launch_env)
+                         setup_launch_env, teardown_distributed)
 
 
 def parse_args():
@@ -302,3 +302,5 @@ def main():
 
 if __name__ == '__main__':
     main()
+    # after a successful run only: a failed rank must not wait in a barrier
+    teardown_distributed()

@@ -15,7 +15,7 @@ from mmengine.runner import Runner
 
 import mmlla  # noqa: F401  (registers the project's modules)
 from mmlla.utils import (apply_training_safety, protect_runner,
-                         setup_launch_env)
+                         setup_launch_env, teardown_distributed)
 
 
 def parse_args():
@@ -134,3 +134,5 @@ def main():
 
 if __name__ == '__main__':
     main()
+    # after a successful run only: a failed rank must not wait in a barrier
+    teardown_distributed()

@@ -4,7 +4,7 @@ from .checkpoint import (CheckpointError, UnreadableCheckpointError,
                          register_checkpoint_safe_globals)
 from .cpu_distributed import CPUCompatibleDistributedDataParallel
 from .hooks import AtomicCheckpointHook, NonFiniteLossError, NonFiniteLossHook
-from .launch import setup_launch_env
+from .launch import setup_launch_env, teardown_distributed
 from .runner_safety import (apply_training_safety, protect_runner,
                             read_checkpoint, resume_candidates)
 
@@ -15,5 +15,5 @@ __all__ = [
     'check_checkpoint_matches_model', 'check_resume_checkpoint',
     'load_checkpoint_file', 'protect_runner',
     'read_checkpoint', 'register_checkpoint_safe_globals',
-    'resume_candidates', 'setup_launch_env'
+    'resume_candidates', 'setup_launch_env', 'teardown_distributed'
 ]

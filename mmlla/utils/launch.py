@@ -29,3 +29,17 @@ def setup_launch_env(cfg: Config) -> None:
             type='CPUCompatibleDistributedDataParallel',
             broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
+
+
+def teardown_distributed() -> None:
+    """Destroy the default process group, if one was started.
+
+    mmengine's runner leaves it alive at the end of ``train()`` /
+    ``test()``; a gloo group still alive while the interpreter exits can
+    abort a rank ("terminate called without an active exception", seen
+    with ``tools/dist_train.sh`` on CPUs), failing a run that finished.
+    Every rank waits for the others first, so none is torn down mid-way.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
