@@ -247,13 +247,13 @@ ROWS = {
     poto_row('coco', 1.5, with_3dmf=True, filter_norm=False, aux=True),
     # CityPersons: the CrowdHuman rows (recipe, schedule, detections per
     # image) on the CityPersons data
-    'citypersons/lla_r50_fpn_citypersons.py':
+    'citypersons/lla_r50_citypersons.py':
     Row('citypersons', '28k', 'FCOS', 'LLAHead', 2.0, lla_assigner('point'),
         300, True, prior_offset=0.0),
-    'citypersons/fcos_r50_fpn_citypersons.py':
+    'citypersons/fcos_r50_citypersons.py':
     Row('citypersons', '30k', 'FCOS', 'DeFCNFCOSHead', 1.0, FCOS_ASSIGNER,
         500, True),
-    'citypersons/poto-3dmf-aux_r50_fpn_citypersons.py':
+    'citypersons/poto-3dmf-aux_r50_citypersons.py':
     Row('citypersons', '30k', 'FCOS', 'POTOHead', 2.0, poto_assigner(0.0),
         500, False, with_3dmf=True, aux=True),
 }
@@ -272,11 +272,11 @@ TWINS = {
     'poto/poto-3dmf-aux_tiny_synthetic.py':
     'poto/poto-3dmf-aux_r50_crowdhuman.py',
     'citypersons/lla_tiny_synthetic-citypersons.py':
-    'citypersons/lla_r50_fpn_citypersons.py',
+    'citypersons/lla_r50_citypersons.py',
     'citypersons/fcos_tiny_synthetic-citypersons.py':
-    'citypersons/fcos_r50_fpn_citypersons.py',
+    'citypersons/fcos_r50_citypersons.py',
     'citypersons/poto-3dmf-aux_tiny_synthetic-citypersons.py':
-    'citypersons/poto-3dmf-aux_r50_fpn_citypersons.py',
+    'citypersons/poto-3dmf-aux_r50_citypersons.py',
 }
 TINY_BACKBONE = dict(
     depth=18,

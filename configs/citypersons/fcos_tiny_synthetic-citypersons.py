@@ -1,4 +1,4 @@
-# A tiny twin of fcos_r50_fpn_citypersons.py that trains on synthetic
+# A tiny twin of fcos_r50_citypersons.py that trains on synthetic
 # CityPersons-format crowds on a CPU in minutes.
 _base_ = [
     '../_base_/models/fcos_r50_fpn.py',

@@ -1,4 +1,4 @@
-# A tiny twin of lla_r50_fpn_citypersons.py (LLA.FCOS) that trains on
+# A tiny twin of lla_r50_citypersons.py (LLA.FCOS) that trains on
 # synthetic CityPersons-format crowds on a CPU in minutes.
 _base_ = [
     '../_base_/models/lla_fcos_r50_fpn.py',

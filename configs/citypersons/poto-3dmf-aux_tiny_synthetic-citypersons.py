@@ -1,4 +1,4 @@
-# A tiny twin of poto-3dmf-aux_r50_fpn_citypersons.py that trains on
+# A tiny twin of poto-3dmf-aux_r50_citypersons.py that trains on
 # synthetic CityPersons-format crowds on a CPU in minutes.
 _base_ = [
     '../_base_/models/poto-3dmf-aux_r50_fpn.py',
