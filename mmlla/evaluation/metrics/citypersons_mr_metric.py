@@ -9,6 +9,7 @@ from mmengine.logging import MMLogger
 from ..functional import (MAX_DETS, CityPersonsImageGT,
                           CityPersonsPrediction, check_iou_thr, check_setups,
                           evaluate_citypersons, load_citypersons_gt)
+from .utils import warn_unpredicted
 
 
 @METRICS.register_module()
@@ -119,12 +120,7 @@ class CityPersonsMRMetric(BaseMetric):
             iou_thr=self.iou_thr,
             max_dets=self.max_dets,
             source=f'the annotation file {self.ann_file}')
-        if out['num_predicted'] < out['num_imgs']:
-            logger.warning(
-                f'{out["num_imgs"] - out["num_predicted"]} of the '
-                f'{out["num_imgs"]} images of {self.ann_file} have no '
-                'prediction: they are evaluated as images without '
-                'detections')
+        warn_unpredicted(logger, out, self.ann_file)
         for setup in self.setups:
             if out['num_gts'][setup] == 0:
                 logger.warning(f'no ground truth of setup {setup} in '

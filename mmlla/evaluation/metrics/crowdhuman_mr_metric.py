@@ -8,6 +8,7 @@ from mmengine.logging import MMLogger
 from mmlla.datasets.formats.odgt import check_body
 from ..functional import (MR_REFERENCES, ImageGT, Prediction, check_iou_thr,
                           evaluate_crowdhuman, load_crowdhuman_gt)
+from .utils import warn_unpredicted
 
 
 @METRICS.register_module()
@@ -123,12 +124,7 @@ class CrowdHumanMRMetric(BaseMetric):
             mr_range=self.mr_range,
             with_ji=self.with_ji,
             source=f'the annotation file {self.ann_file}')
-        if out['num_predicted'] < out['num_imgs']:
-            logger.warning(
-                f'{out["num_imgs"] - out["num_predicted"]} of the '
-                f'{out["num_imgs"]} images of {self.ann_file} have no '
-                'prediction: they are evaluated as images without '
-                'detections')
+        warn_unpredicted(logger, out, self.ann_file)
         if out['num_gts'] == 0:
             logger.warning(f'no ground truth in {self.ann_file}: recall and '
                            'AP50 are 0, mMR is 1')

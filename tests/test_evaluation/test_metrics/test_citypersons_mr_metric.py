@@ -96,3 +96,19 @@ def test_refusals(tmp_path):
     metric.process(None, bad)
     with pytest.raises(ValueError, match='image id 9 .* not in the annot'):
         metric.evaluate(1)
+
+
+def test_warns_on_images_without_prediction(tmp_path, monkeypatch):
+    from mmengine.logging import MMLogger
+    f = write_gt(tmp_path / 'gt.json', 3, HAND_ANNS[:2])
+    seen = []
+    monkeypatch.setattr(MMLogger.get_current_instance(), 'warning',
+                        seen.append)
+    metric = CityPersonsMRMetric(f)
+    metric.compute_metrics([])
+    assert any('3 of the 3 images' in w and 'no prediction' in w
+               for w in seen), seen
+    seen.clear()
+    metric.process(None, samples(HAND_PREDS[:1]))
+    metric.compute_metrics(metric.results)
+    assert any('2 of the 3 images' in w for w in seen), seen
