@@ -98,6 +98,7 @@ def test_bench_assigners_quick(capsys):
     # --quick forced the sparse path for its small inputs, then restored
     from mmlla.models.task_modules.assigners import loss_aware_assigner
     assert loss_aware_assigner.SPARSE_MIN_PAIRS == 2**17
+    assert loss_aware_assigner.SPARSE_MIN_PAIRS_CUDA == 2**23
 
 
 def test_dense_reference_semantics():
@@ -139,6 +140,7 @@ def test_bench_poto_quick(capsys):
                for r in out['results'])
     from mmlla.models.task_modules.assigners import sparse_utils
     assert sparse_utils.SPARSE_MIN_PAIRS == 2**19
+    assert sparse_utils.SPARSE_MIN_PAIRS_CUDA == 2**21
 
 
 def test_bench_train_step_quick(capsys):

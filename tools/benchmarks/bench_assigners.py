@@ -218,7 +218,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--devices', '--device', nargs='+', default=None,
                         dest='devices', help='cpu and/or cuda')
     parser.add_argument('--sparse-min-pairs', type=int, default=None,
-                        help='set loss_aware_assigner.SPARSE_MIN_PAIRS')
+                        help='set loss_aware_assigner.SPARSE_MIN_PAIRS and '
+                        'SPARSE_MIN_PAIRS_CUDA (restored on return)')
     parser.add_argument('--threads', type=int, default=1,
                         help='torch threads for the timing phase')
     parser.add_argument('--seed', type=int, default=0)
@@ -241,13 +242,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         args.num_ignore = max(args.num_ignore, 2)
         if args.sparse_min_pairs is None:
             args.sparse_min_pairs = 0
-    saved = lla_module.SPARSE_MIN_PAIRS
-    if args.sparse_min_pairs is not None:
-        lla_module.SPARSE_MIN_PAIRS = args.sparse_min_pairs
-    try:
+    with bu.sparse_min_pairs(lla_module, args.sparse_min_pairs):
         results = run(args, scales)
-    finally:
-        lla_module.SPARSE_MIN_PAIRS = saved
     report(results, args)
     return dict(results=results, targets=check_targets(results))
 

@@ -88,8 +88,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         default=[10, 50, 100, 300, 1000])
     parser.add_argument('--radii', type=float, nargs='+', default=[0.0, 1.5])
     parser.add_argument('--sparse-min-pairs', type=int, default=None,
-                        help='set sparse_utils.SPARSE_MIN_PAIRS (the size '
-                        'up to which the assigners take their dense path; '
+                        help='set sparse_utils.SPARSE_MIN_PAIRS and '
+                        'SPARSE_MIN_PAIRS_CUDA (the sizes up to which the '
+                        'assigners take their dense path on a CPU / CUDA; '
                         '--quick: 0); restored on return')
     parser.add_argument('--no-baseline', action='store_true',
                         help='skip the ForegroundLossAssigner rows')
@@ -111,13 +112,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         if args.sparse_min_pairs is None:
             args.sparse_min_pairs = 0
     torch.set_num_threads(args.threads)
-    saved = sparse_utils.SPARSE_MIN_PAIRS
-    if args.sparse_min_pairs is not None:
-        sparse_utils.SPARSE_MIN_PAIRS = args.sparse_min_pairs
-    try:
+    with bu.sparse_min_pairs(sparse_utils, args.sparse_min_pairs):
         results = run(args, img_hw)
-    finally:
-        sparse_utils.SPARSE_MIN_PAIRS = saved
     report(results, args, img_hw)
     return dict(results=results, targets=check_targets(results))
 

@@ -11,6 +11,7 @@
   :func:`peak_memory_mb`);
 * markdown tables.
 """
+import contextlib
 import ctypes
 import math
 import os
@@ -40,6 +41,24 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 SMALL_BLOCK = 4096
 MEMORY_TIMEOUT_S = 600
+
+
+@contextlib.contextmanager
+def sparse_min_pairs(module, value: Optional[int]):
+    """Set ``module.SPARSE_MIN_PAIRS`` and ``SPARSE_MIN_PAIRS_CUDA`` (the
+    sizes up to which an assigner takes its dense path on a CPU and on a
+    CUDA device) to ``value`` inside the block (``None``: leave them), and
+    restore both on exit."""
+    names = ('SPARSE_MIN_PAIRS', 'SPARSE_MIN_PAIRS_CUDA')
+    saved = [getattr(module, name) for name in names]
+    if value is not None:
+        for name in names:
+            setattr(module, name, value)
+    try:
+        yield
+    finally:
+        for name, old in zip(names, saved):
+            setattr(module, name, old)
 
 
 def quiet_warnings() -> None:

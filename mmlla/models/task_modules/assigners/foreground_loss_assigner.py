@@ -33,7 +33,7 @@ class ForegroundLossAssigner(BaseAssigner):
     points (:func:`sparse_utils.fill_unmatched`). ``sparse=False``: the
     dense reference (mask, costs of the in-prior columns plus ``G`` outside
     ones, ``linear_sum_assignment``), then the same fill; small problems
-    (``G x A <= sparse_utils.SPARSE_MIN_PAIRS``) take it too.
+    (``sparse_utils.sparse_pays`` false) take it too.
 
     Args:
         alpha (float): focal alpha. Defaults to 0.25.
@@ -92,7 +92,8 @@ class ForegroundLossAssigner(BaseAssigner):
         priors, bboxes = inputs.priors, inputs.bboxes
         gt_boxes, gt_labels = inputs.gt_boxes, inputs.gt_labels
         num_rows, num_priors = inputs.num_rows, inputs.num_priors
-        if self.sparse and sparse_pays(num_rows, num_priors):
+        if self.sparse and sparse_pays(num_rows, num_priors,
+                                       priors.device):
             rows, points = prior_pairs(priors, gt_boxes,
                                        self.center_sampling_radius)
             cost = self.pair_costs(pred_instances, gt_boxes, gt_labels, rows,

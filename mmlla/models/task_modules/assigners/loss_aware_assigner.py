@@ -31,6 +31,12 @@ POINTS_PER_CHUNK = 4096
 # cost is dearer than the matching assigners' dense mask, whose threshold
 # is ``sparse_utils.SPARSE_MIN_PAIRS``; measured on a 2-core CPU).
 SPARSE_MIN_PAIRS = 2**17
+# The same on a CUDA device, where the dense path's chunked cost is a few
+# large kernels and the sparse listing (many small kernels, host syncs)
+# costs a fixed 12-15 ms: measured on an H100 at CrowdHuman scale (23463
+# points), the dense path is faster up to about 500 GTs (12M pairs)
+# (tools/benchmarks/bench_assigners.py, docs/benchmarks.md).
+SPARSE_MIN_PAIRS_CUDA = 2**23
 # In-box costs below OUTSIDE_COST - COST_SAFETY beat every outside cost
 # (which is OUTSIDE_COST plus two losses >= 0, minus rounding far below 1).
 COST_SAFETY = 1.0
@@ -86,7 +92,8 @@ class LossAwareAssigner(BaseAssigner):
     is wrong for a head whose every level is a single cell. ``BaseBoxes``
     priors are always anchors, ``(A, 2)`` priors always points.
 
-    Sparse path (the default, for problems above ``SPARSE_MIN_PAIRS``
+    Sparse path (the default, for problems above ``SPARSE_MIN_PAIRS`` (on a
+    CUDA device ``SPARSE_MIN_PAIRS_CUDA``)
     (R x A) whose priors are FPN grids of points or of one anchor per
     location): only the in-box pairs are costed, listed from the grid cells
     each box covers; a row with fewer than ``topk`` in-box points, and a
@@ -455,7 +462,7 @@ class LossAwareAssigner(BaseAssigner):
         device = points.device
 
         levels = None
-        if self.sparse and num_rows * num_points > SPARSE_MIN_PAIRS and \
+        if self.sparse and sparse_pays(num_rows * num_points, device) and \
                 bool(torch.isfinite(gt_boxes).all()):
             key = self.grid_key(inputs.priors)
             if key is not None:
@@ -488,6 +495,15 @@ class LossAwareAssigner(BaseAssigner):
                             is_aligned=True)
         max_overlaps = torch.where(is_gt, iou, 0.0)
         return AssignResult(num_gts, gt_inds, max_overlaps, labels)
+
+
+def sparse_pays(num_pairs: int, device: torch.device) -> bool:
+    """Whether LLA's sparse path pays for ``num_pairs`` (row, point) pairs
+    on ``device`` (``SPARSE_MIN_PAIRS``, or ``SPARSE_MIN_PAIRS_CUDA`` on a
+    CUDA device)."""
+    limit = SPARSE_MIN_PAIRS_CUDA if torch.device(device).type == 'cuda' \
+        else SPARSE_MIN_PAIRS
+    return num_pairs > limit
 
 
 def looks_like_anchors(priors: Tensor) -> Tensor:

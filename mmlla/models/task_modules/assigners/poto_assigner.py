@@ -52,7 +52,7 @@ class POTOAssigner(BaseAssigner):
     matrix of the in-prior columns plus ``G`` outside ones and scipy's
     ``linear_sum_assignment`` on it (the same optimum; the same pairs
     unless qualities tie exactly), then the same fill rule. Small problems
-    (``G x A <= sparse_utils.SPARSE_MIN_PAIRS``) take that path too, where
+    (``sparse_utils.sparse_pays`` false) take that path too, where
     it is the faster one.
 
     Args:
@@ -113,7 +113,8 @@ class POTOAssigner(BaseAssigner):
         gt_boxes, gt_labels = inputs.gt_boxes, inputs.gt_labels
         num_rows, num_priors = inputs.num_rows, inputs.num_priors
 
-        if not (self.sparse and sparse_pays(num_rows, num_priors)):
+        if not (self.sparse and sparse_pays(num_rows, num_priors,
+                                            priors.device)):
             gt_idx, prior_idx = self._match_dense(priors, scores, bboxes,
                                                   gt_boxes, gt_labels)
         else:

@@ -40,6 +40,12 @@ from .utils import inside_prior, inside_sides, prior_region, topk_first
 # it the sparse ones are used. (LLA has its own threshold,
 # ``loss_aware_assigner.SPARSE_MIN_PAIRS``: its dense cost is dearer.)
 SPARSE_MIN_PAIRS = 2**19
+# The same on a CUDA device, where the dense mask is one cheap kernel and
+# the sparse path's listing (many small kernels, host syncs) costs a fixed
+# 10-15 ms: measured on an H100 with the whole-box prior at 800 x 1333, the
+# dense path is faster up to about 70 GTs (1.6M pairs), the sparse one from
+# 100 GTs (tools/benchmarks/bench_poto.py, docs/benchmarks.md).
+SPARSE_MIN_PAIRS_CUDA = 2**21
 # A point may sit this many cells away from its ideal grid position (the
 # candidate ranges are widened by one cell on each side, which covers it).
 GRID_TOLERANCE = 0.25
@@ -62,9 +68,14 @@ class GridLevel(NamedTuple):
     stride: float
 
 
-def sparse_pays(num_rows: int, num_points: int) -> bool:
-    """Whether an R x A problem is large enough for the sparse paths."""
-    return num_rows * num_points > SPARSE_MIN_PAIRS
+def sparse_pays(num_rows: int, num_points: int,
+                device: torch.device) -> bool:
+    """Whether an R x A problem on ``device`` is large enough for the
+    sparse paths (``SPARSE_MIN_PAIRS``, or ``SPARSE_MIN_PAIRS_CUDA`` on a
+    CUDA device)."""
+    limit = SPARSE_MIN_PAIRS_CUDA if torch.device(device).type == 'cuda' \
+        else SPARSE_MIN_PAIRS
+    return num_rows * num_points > limit
 
 
 def prior_pairs(priors: Tensor,
@@ -89,7 +100,8 @@ def prior_pairs(priors: Tensor,
         point.
     """
     levels = None
-    if priors.size(1) >= 4 and sparse_pays(len(gt_boxes), len(priors)) \
+    if priors.size(1) >= 4 \
+            and sparse_pays(len(gt_boxes), len(priors), priors.device) \
             and bool(torch.isfinite(gt_boxes).all()):
         levels = grid_levels(priors[:, :2], priors[:, 2:4])
     if levels is None:

@@ -33,12 +33,19 @@ from mmlla.models.task_modules.assigners.utils import (inside_prior,
                                                        topk_first)
 
 STRIDES = (8, 16, 32, 64, 128)
+# read at import, before the fixture below forces the sparse paths
+DEFAULT_LIMITS = {
+    'lla': (lla.SPARSE_MIN_PAIRS, lla.SPARSE_MIN_PAIRS_CUDA),
+    'matching': (sparse_utils.SPARSE_MIN_PAIRS,
+                 sparse_utils.SPARSE_MIN_PAIRS_CUDA)
+}
 
 
 @pytest.fixture(autouse=True)
 def always_sparse(monkeypatch):
-    monkeypatch.setattr(sparse_utils, 'SPARSE_MIN_PAIRS', 0)
-    monkeypatch.setattr(lla, 'SPARSE_MIN_PAIRS', 0)
+    for module in (sparse_utils, lla):
+        monkeypatch.setattr(module, 'SPARSE_MIN_PAIRS', 0)
+        monkeypatch.setattr(module, 'SPARSE_MIN_PAIRS_CUDA', 0)
 
 
 def make_priors(h, w, offset=0.5):
@@ -331,3 +338,33 @@ def test_lla_anchor_priors():
     res = lla_pair(pred, gt, prior_type='anchor')
     assert (res.gt_inds > 0).sum() >= 10
     lla_pair(pred, gt, prior_type='auto')
+
+
+def test_sparse_thresholds_depend_on_the_device(monkeypatch):
+    """The dense paths are kept longer on a CUDA device (measured: the
+    sparse listing's fixed cost is larger there); ``>`` the limit, not
+    ``>=``."""
+    for module, pays in ((sparse_utils,
+                          lambda n, dev: sparse_utils.sparse_pays(1, n, dev)),
+                         (lla, lla.sparse_pays)):
+        monkeypatch.setattr(module, 'SPARSE_MIN_PAIRS', 100)
+        monkeypatch.setattr(module, 'SPARSE_MIN_PAIRS_CUDA', 1000)
+        for device in ('cpu', torch.device('cpu')):
+            assert not pays(100, device) and pays(101, device)
+        for device in ('cuda', torch.device('cuda', 0)):
+            assert not pays(1000, device) and pays(1001, device)
+    assert sparse_utils.sparse_pays(3, 34, 'cpu')
+    assert not sparse_utils.sparse_pays(3, 34, 'cuda')
+
+
+def test_the_default_thresholds():
+    """The measured defaults (docs/benchmarks.md): a CrowdHuman image
+    (about 23k points) goes sparse from 6 GTs for LLA and 23 GTs for the
+    matching assigners on a CPU, from 358 and 90 GTs on a CUDA device."""
+    assert DEFAULT_LIMITS == {'lla': (2**17, 2**23),
+                              'matching': (2**19, 2**21)}
+    points = 23463
+    assert [min(g for g in range(1, 1000) if pays(g * points, dev))
+            for pays in (lambda n, dev: n > DEFAULT_LIMITS['lla'][dev],
+                         lambda n, dev: n > DEFAULT_LIMITS['matching'][dev])
+            for dev in (0, 1)] == [6, 358, 23, 90]
