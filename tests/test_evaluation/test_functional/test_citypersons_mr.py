@@ -388,3 +388,32 @@ def test_matches_the_reference_code_on_random_cases(tmp_path):
                                                      abs=1e-15), (case, setup)
             checked += 1
     assert checked > 100
+
+
+def test_overlaps_need_both_sides_positive_not_one_pixel():
+    """``overlaps_xywh``: no overlap unless both intersection sides are
+    > 0 (boxes apart in x and in y have a positive product of two negative
+    sides, which must not count); a sub-pixel overlap counts by value."""
+    from mmlla.evaluation.functional.citypersons_mr import overlaps_xywh
+    dets = np.array([[0., 0., 10., 20.]])
+    gts = np.array([
+        [20., 30., 10., 20.],   # apart in x and y: iw = ih = -10
+        [9.5, 0., 10., 20.],    # 0.5 px wide, 20 px high
+        [0., 19.5, 10., 20.],   # 10 px wide, 0.5 px high
+        [0., 20., 10., 20.],    # touching: ih = 0
+    ])
+    got = overlaps_xywh(dets, gts, np.zeros(4, bool))
+    inter_x, inter_y = 0.5 * 20, 10 * 0.5
+    want = [0.0, inter_x / (400 - inter_x), inter_y / (400 - inter_y), 0.0]
+    np.testing.assert_allclose(got[0], want, rtol=0, atol=1e-15)
+    # a crowd (ignored) box: intersection over the detection's area only
+    got = overlaps_xywh(dets, gts, np.ones(4, bool))
+    np.testing.assert_allclose(got[0],
+                               [0.0, inter_x / 200, inter_y / 200, 0.0],
+                               rtol=0, atol=1e-15)
+    # overlapping in x only (iw = 10, ih = -10: a negative product)
+    assert overlaps_xywh(dets, [[0., 30., 10., 20.]], [False])[0, 0] == 0.0
+    # zero-width / zero-height detections on a crowd box: 0, not 0 / 0
+    got = overlaps_xywh([[5., 0., 0., 20.], [0., 5., 10., 0.]],
+                        [[5., 0., 10., 20.]], [True])
+    assert got.tolist() == [[0.0], [0.0]]
