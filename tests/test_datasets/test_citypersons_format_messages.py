@@ -168,3 +168,37 @@ def test_box_and_ignore_rule():
                         (dict(category_id=0), True),
                         (dict(category_id=5, ignore=0), True)]:
         assert is_citypersons_ignore(ann) is ignore, ann
+
+
+def test_duplicate_id_message_with_a_colon_in_the_path(tmp_path):
+    """The earlier record is named by its place in the file, whatever the
+    annotation path holds (a path with ": " was cut at its first one)."""
+    folder = tmp_path / 'run: 2'
+    folder.mkdir()
+    path = folder / 'gt.json'
+    path.write_text(json.dumps(_doc(images=[IMG, dict(IMG, id=2), IMG])))
+    with pytest.raises(CityPersonsFormatError) as info:
+        read_citypersons_json(str(path))
+    assert str(info.value) == (f'{path}: images[2] (id 1): id 1 already '
+                               'used by images[0] (id 1)')
+
+
+@pytest.mark.parametrize('name', ['._x_leftImg8bit.png',
+                                  '.._x_leftImg8bit.png'])
+def test_a_dot_city_is_refused(tmp_path, name):
+    path = tmp_path / 'gt.json'
+    path.write_text(json.dumps(_doc(images=[dict(IMG, im_name=name)])))
+    with pytest.raises(CityPersonsFormatError) as info:
+        read_citypersons_json(str(path))
+    assert str(info.value) == (
+        f'{path}: images[0] (id 1): "im_name" {name!r} does not start with '
+        'its city (<city>_<seq>_<frame>_leftImg8bit.png)')
+
+
+def test_a_non_integer_annotation_id_is_named(tmp_path):
+    path = tmp_path / 'gt.json'
+    path.write_text(json.dumps(_doc(anns=[dict(ANN, id='x')])))
+    with pytest.raises(CityPersonsFormatError) as info:
+        read_citypersons_json(str(path))
+    assert str(info.value).endswith(
+        ': annotations[0]: "id" must be an integer, got \'x\'')

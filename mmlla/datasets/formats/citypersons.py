@@ -259,7 +259,7 @@ def read_citypersons_json(ann_file: str,
         if img_id in images:
             raise CityPersonsFormatError(
                 f'{where}: id {img_id} already used by '
-                f'{images[img_id].where.split(": ", 1)[1]}')
+                f'{images[img_id].where[len(ann_file) + 2:]}')
         file = _image_file(img, where)
         size = [img.get('width'), img.get('height')]
         if not all(_is_int(v) and v >= 1 for v in size):
